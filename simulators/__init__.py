@@ -1,0 +1,1 @@
+"""Simulated Koppeltaal actors: servers and the counter-role applications (portals, eHealth modules)."""

@@ -1,0 +1,52 @@
+"""Everything one running KT1 server shares: data, settings, store, version clock, faults.
+
+Handlers receive the context instead of reaching for globals, so several
+servers (one per fault, one per test) can live in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from simulators.kt1.data import ServerData, Settings
+from simulators.kt1.store import Store
+from simulators.kt1.versions import VersionClock
+
+
+@dataclass
+class Kt1Context:
+    data: ServerData
+    store: Store
+    faults: frozenset[str] = frozenset()
+    public_base: str | None = None
+    settings: Settings = field(init=False)
+    versions: VersionClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = self.data.settings
+        self.versions = VersionClock(self.store.get_meta("last_version"),
+                                     step_back="versions-not-increasing" in self.faults)
+
+    def fault(self, name: str) -> bool:
+        return name in self.faults
+
+    def next_version(self) -> str:
+        version = self.versions.next()
+        self.store.set_meta("last_version", version)
+        return version
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    @staticmethod
+    def instant(ts: float | None = None) -> str:
+        """FHIR instant in UTC without microseconds, like the real server."""
+        moment = datetime.fromtimestamp(ts if ts is not None else time.time(), UTC)
+        return moment.replace(microsecond=0).isoformat()
+
+    def base(self, request_base: str) -> str:
+        """Root URL used in minted links: --public-base if given, else where the request came in."""
+        return (self.public_base or request_base).rstrip("/")

@@ -1,0 +1,155 @@
+"""Request/response plumbing of the KT1 server: format negotiation, body limits, authentication.
+
+KT1 speaks JSON and DSTU1 XML (Atom for bundles) on every endpoint, chosen by
+`Accept`/`Content-Type` (`_format` also works).  JSON answers are always
+`application/json; charset=utf-8` because the Python connector refuses
+anything else (`application/fhir+json` included).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ktbench.dstu1.constants import JSON_CONTENT_TYPE, XML_CONTENT_TYPE
+from simulators.kt1.context import Kt1Context
+from simulators.kt1.data import Application
+from simulators.kt1.errors import FhirError, bad_request, unauthorized
+
+_XML_TYPES = ("application/xml", "text/xml", "application/xml+fhir", "application/atom+xml",
+              "application/fhir+xml")
+
+
+def wants_xml(request: Request) -> bool:
+    fmt = request.query_params.get("_format", "").lower()
+    if fmt:
+        return "xml" in fmt
+    accept = request.headers.get("accept", "").lower()
+    if not accept:
+        # no Accept: answer in the format of the request body
+        return _is_xml_type(request.headers.get("content-type", ""))
+    xml_at = min((accept.find(t) for t in _XML_TYPES if t in accept), default=-1)
+    json_at = min((accept.find(t) for t in ("json",) if t in accept), default=-1)
+    if xml_at < 0:
+        return False
+    return json_at < 0 or xml_at < json_at
+
+
+def _is_xml_type(content_type: str) -> bool:
+    return any(t in content_type.lower() for t in _XML_TYPES)
+
+
+def fhir_response(ctx: Kt1Context, request: Request, body: dict | None, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """Serialise `body` in the negotiated format (JSON also for empty bodies)."""
+    headers = dict(headers or {})
+    if wants_xml(request) and not ctx.fault("xml-ignored") and body is not None:
+        from ktbench.dstu1.xmlcodec import to_xml
+        headers["Content-Type"] = XML_CONTENT_TYPE
+        return Response(to_xml(body), status_code=status, headers=headers)
+    content_type = "application/fhir+json" if ctx.fault("wrong-content-type") else JSON_CONTENT_TYPE
+    headers["Content-Type"] = content_type
+    payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return Response(payload, status_code=status, headers=headers)
+
+
+def error_response(ctx: Kt1Context, request: Request, error: FhirError) -> Response:
+    return fhir_response(ctx, request, error.outcome(), error.status, error.headers)
+
+
+async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, whether it came as JSON or XML."""
+    limit = ctx.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise FhirError.one(413, f"Request body larger than {limit} bytes", "too-costly")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FhirError.one(413, f"Request body larger than {limit} bytes", "too-costly")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise bad_request("Request body is empty", "structure")
+    content_type = request.headers.get("content-type", "")
+    looks_xml = raw.lstrip()[:1] == b"<"
+    if _is_xml_type(content_type) or (looks_xml and "json" not in content_type.lower()):
+        from ktbench.dstu1.xmlcodec import XmlCodecError, parse_xml
+        try:
+            obj = parse_xml(raw)
+        except XmlCodecError as exc:
+            raise bad_request(f"Malformed XML: {exc}", "structure") from None
+    else:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise bad_request(f"Malformed JSON: {exc}", "structure") from None
+    if not isinstance(obj, dict):
+        raise bad_request("Request body must be a JSON object", "structure")
+    find_empty_array_element(obj)
+    return obj
+
+
+def find_empty_array_element(obj: Any, path: str = "") -> None:
+    """Refuse `null` or `{}` inside arrays: the real server answers those with a 500, we with a 400."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            find_empty_array_element(value, f"{path}.{key}" if path else key)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            if value is None or value == {} or value == "":
+                raise bad_request(f"Empty array element at {path}[{i}]", "structure")
+            find_empty_array_element(value, f"{path}[{i}]")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an application instance, optionally narrowed to one patient by a Bearer token."""
+
+    app: Application
+    patient: str | None = None
+    via_token: bool = False
+
+    @property
+    def domain(self) -> str:
+        return self.app.domain
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized("Malformed Basic credentials") from None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise unauthorized("Malformed Basic credentials")
+    return user, password
+
+
+def authenticate(ctx: Kt1Context, request: Request, *, allow_bearer: bool = True) -> Caller:
+    """Basic per application instance, or a Bearer token from the SSO flow."""
+    header = request.headers.get("authorization", "")
+    scheme = header.partition(" ")[0].lower()
+    if scheme == "bearer" and allow_bearer:
+        from simulators.kt1.oauth import caller_from_token
+        return caller_from_token(ctx, header.partition(" ")[2].strip())
+    creds = basic_credentials(request)
+    if creds is None:
+        raise unauthorized("Authentication required")
+    user, password = creds
+    app = ctx.data.by_username(user)
+    if app is None or (app.password != password and not ctx.fault("auth-not-checked")):
+        raise unauthorized("Authentication failed: unknown user or wrong password")
+    return Caller(app)
