@@ -14,6 +14,7 @@ from ktbench.dstu1.constants import (
     AUTHORIZE_PATH,
     FHIR_VERSION,
     LAUNCH_PATH,
+    MESSAGE_EVENTS_SYSTEM,
     OAUTH_URI_FAMILIES,
     TOKEN_PATH,
     VITALHEALTH_LAUNCH_EXT,
@@ -65,8 +66,45 @@ def conformance(base: str, stamp: str) -> dict[str, Any]:
                 "extension": security_ext,
             },
             "resource": resources,
-            "query": [{"name": "MessageHeader.GetNextNewAndClaim",
-                       "documentation": "Claims and returns the oldest New message of the caller"}],
+            "query": [{
+                "name": "MessageHeader.GetNextNewAndClaim",
+                "definition": base + "/FHIR/Koppeltaal/OperationDefinition/MessageHeader.GetNextNewAndClaim",
+                "documentation": "Claims and returns the oldest New message of the caller",
+                "parameter": [
+                    {"name": "event", "type": "token", "documentation": "Message event"},
+                    {"name": "Patient", "type": "reference", "target": ["Patient"],
+                     "documentation": "Patient the message is about"},
+                ],
+            }],
         }],
-        "messaging": [{"endpoint": base + "/FHIR/Koppeltaal/Mailbox", "event": []}],
+        "messaging": [{
+            "endpoint": base + "/FHIR/Koppeltaal/Mailbox",
+            "documentation": "Koppeltaal is message based: every change travels as a message through the Mailbox",
+            "event": [_event(base, code, focus) for code, focus in _EVENT_FOCUS.items()],
+        }],
+    }
+
+
+# The focal resource type of each message event.
+_EVENT_FOCUS = {
+    "CreateOrUpdateActivityDefinition": "Other",
+    "CreateOrUpdateCarePlan": "CarePlan",
+    "CreateOrUpdateCarePlanActivityResult": "Other",
+    "CreateOrUpdatePatient": "Patient",
+    "CreateOrUpdatePractitioner": "Practitioner",
+    "CreateOrUpdateRelatedPerson": "RelatedPerson",
+    "CreateOrUpdateUserMessage": "Other",
+    "UpdateCarePlanActivityStatus": "Other",
+}
+
+
+def _event(base: str, code: str, focus: str) -> dict[str, Any]:
+    return {
+        "code": {"system": MESSAGE_EVENTS_SYSTEM, "code": code},
+        "category": "Notification",
+        "mode": "receiver",
+        "protocol": [{"system": "http://hl7.org/fhir/message-transport", "code": "http"}],
+        "focus": focus,
+        "request": {"reference": f"{base}/FHIR/Koppeltaal/Profile/{focus}"},
+        "response": {"reference": f"{base}/FHIR/Koppeltaal/Profile/MessageHeader"},
     }
