@@ -30,7 +30,7 @@ from simulators.kt1 import bundles
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import SeedActivity
 from simulators.kt1.errors import FhirError, bad_request, conflict, not_found
-from simulators.kt1.http import Caller
+from simulators.kt1.http import MAX_ID, Caller, whole_number
 from simulators.kt1.store import dumps, loads
 
 ACTIVITY_KIND_SYSTEM = NAMESPACE + "ActivityKind"
@@ -76,7 +76,7 @@ def seed_content(ad: SeedActivity) -> dict[str, Any]:
 
 
 def _ext(content: dict[str, Any], name: str) -> dict[str, Any] | None:
-    for ext in content.get("extension") or []:
+    for ext in bundles.as_list(content.get("extension"), "Other.extension"):
         if isinstance(ext, dict) and ext.get("url") == AD_PREFIX + name:
             return ext
     return None
@@ -120,8 +120,10 @@ def _served_content(row: sqlite3.Row) -> dict[str, Any]:
     content["id"] = str(row["id"])
     content["identifier"] = [{"system": AD_IDENTIFIER_SYSTEM, "value": row["identifier"]}]
     kind = (_ext(content, "ActivityKind") or {}).get("valueCoding", {}).get("code", "")
+    # JSON narrative the way real KT1 servers write it: `<div>` without the implied XHTML namespace
+    # (the XML codec adds it), so JSON -> XML -> JSON gives the same text back.
     content["text"] = {"status": "generated",
-                       "div": f'<div xmlns="http://www.w3.org/1999/xhtml">ActivityDefinition with type={kind} '
+                       "div": f"<div>ActivityDefinition with type={_xml_escape(kind)} "
                               f"and Identifier={_xml_escape(row['identifier'])}</div>"}
     return content
 
@@ -155,17 +157,16 @@ def search(ctx: Kt1Context, caller: Caller, items: list[tuple[str, str]], base: 
     if include not in ("yes", "no", "true", "false"):
         raise bad_request("includearchived must be yes or no", "invalid")
     with_archived = include in ("yes", "true") or ctx.fault("archived-activities-listed")
-    count = params.get("_count", "100")
-    page = params.get("page", "1")
-    if not count.isdigit() or not page.isdigit() or int(page) < 1:
+    count = whole_number(params.get("_count", "100"))
+    page_n = whole_number(params.get("page", "1"))
+    if count is None or page_n is None or page_n < 1:
         raise bad_request("_count and page must be whole numbers", "invalid")
-    count_n = max(1, min(1000, int(count)))
-    page_n = int(page)
+    count_n = max(1, min(1000, count))
     where = "domain = ?" + ("" if with_archived else " AND archived = 0")
     with ctx.store.transaction():
         total = ctx.store.one(f"SELECT COUNT(*) AS n FROM activities WHERE {where}", (caller.domain,))["n"]
         rows = ctx.store.all(f"SELECT * FROM activities WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-                             (caller.domain, count_n, (page_n - 1) * count_n))
+                             (caller.domain, count_n, min((page_n - 1) * count_n, MAX_ID)))
     query = {k: v for k, v in params.items() if k not in ("page", "_format", "_")}
     last = max(1, -(-total // count_n))
 
@@ -244,9 +245,10 @@ def read(ctx: Kt1Context, caller: Caller, tail: str) -> dict[str, Any]:
 def _parse_tail(tail: str) -> int:
     head = tail.split(HISTORY, 1)[0].strip("/")
     prefix = "ActivityDefinition:"
-    if not head.startswith(prefix) or not head[len(prefix):].isdigit():
+    number = whole_number(head[len(prefix):]) if head.startswith(prefix) else None
+    if number is None:
         raise not_found(f"No Other resource at '{tail}'")
-    return int(head[len(prefix):])
+    return number
 
 
 def _location(ctx: Kt1Context, base: str, row: sqlite3.Row) -> dict[str, str]:

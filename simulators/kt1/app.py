@@ -31,6 +31,8 @@ from simulators.kt1.store import Store
 from simulators.kt1.webhook import WebhookNotifier
 
 log = logging.getLogger("ktbench.kt1")
+# FHIR-base paths that are endpoints but not resource types: a wrong method there is a 405, not a 404
+_OTHER_ENDPOINTS = ("Mailbox", "metadata")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -101,7 +103,7 @@ def create_app(data: ServerData | str | Path | None = None, db: str = ":memory:"
 
     async def unsupported_type(request: Request, base: str) -> Response:
         rtype = request.path_params["rtype"]
-        if rtype in SUPPORTED_RESOURCE_TYPES:
+        if rtype in SUPPORTED_RESOURCE_TYPES or rtype in _OTHER_ENDPOINTS:
             raise FhirError.one(405, f"{request.method} is not supported on {rtype}", "not-supported")
         raise not_found(f"The resource type '{rtype}' is not supported")
 

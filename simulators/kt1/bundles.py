@@ -15,6 +15,7 @@ from ktbench.dstu1.constants import (
     SECURITY_TAG_SCHEME,
     TAG_SCHEME,
 )
+from simulators.kt1.errors import bad_request
 
 
 def domain_category(domain: str) -> dict[str, str]:
@@ -58,6 +59,15 @@ def entry(*, entry_id: str, self_link: str | None, content: dict[str, Any], upda
         item["category"] = categories
     item["content"] = content
     return item
+
+
+def as_list(value: Any, where: str) -> list[Any]:
+    """A repeating element of an incoming body: absent means empty, anything but an array is a 400."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise bad_request(f"{where} must be an array", "structure")
+    return value
 
 
 def self_link(entry_obj: dict[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ktbench.dstu1.constants import ACTIVITY_KINDS, LAUNCH_TYPES, MESSAGE_EVENTS
 
@@ -167,6 +168,22 @@ def _text(entry: dict, key: str, where: str, required: bool = True) -> str | Non
     return value
 
 
+def _url(entry: dict, key: str, where: str) -> str | None:
+    """An optional http(s) URL the server itself calls or redirects to (launch_url, webhook_url)."""
+    value = _text(entry, key, where, required=False)
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
+            or any(ord(c) < 33 for c in value):
+        raise DataFileError(f"{where}: {key} {value!r} is not an http(s) URL")
+    return value
+
+
 def _parse_app(i: int, entry: Any, domains: list[str], source: str) -> Application:
     where = f"{source}: applications[{i}]"
     if not isinstance(entry, dict):
@@ -192,8 +209,8 @@ def _parse_app(i: int, entry: Any, domains: list[str], source: str) -> Applicati
         password=_text(entry, "password", where),
         client_secret=_text(entry, "client_secret", where),
         roles=tuple(roles),
-        launch_url=_text(entry, "launch_url", where, required=False),
-        webhook_url=_text(entry, "webhook_url", where, required=False),
+        launch_url=_url(entry, "launch_url", where),
+        webhook_url=_url(entry, "webhook_url", where),
         webhook_secret=_text(entry, "webhook_secret", where, required=False),
         events=frozenset(events),
     )

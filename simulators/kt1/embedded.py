@@ -30,13 +30,18 @@ class RunningServer:
 @contextmanager
 def running_kt1_server(data_path: str | Path | None = None, db: str = ":memory:", faults=(),
                        claim_timeout: float | None = None, public_base: str | None = None,
-                       app: Starlette | None = None) -> Iterator[RunningServer]:
+                       app: Starlette | None = None, ssl_certfile: str | Path | None = None,
+                       ssl_keyfile: str | Path | None = None) -> Iterator[RunningServer]:
+    """`ssl_certfile`/`ssl_keyfile` (PEM) serve HTTPS, e.g. for clients that insist on https URLs."""
     app = app or create_app(data_path, db=db, faults=faults, public_base=public_base, claim_timeout=claim_timeout)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
+    # with proto 0 every response (headers and body are separate writes) waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"kt1-{port}")
     thread.start()
@@ -46,7 +51,7 @@ def running_kt1_server(data_path: str | Path | None = None, db: str = ":memory:"
             raise RuntimeError("the embedded KT1 server did not start")
         time.sleep(0.01)
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", app, port)
+        yield RunningServer(f"{'https' if ssl_certfile else 'http'}://127.0.0.1:{port}", app, port)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

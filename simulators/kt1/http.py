@@ -31,11 +31,12 @@ def wants_xml(request: Request) -> bool:
     if fmt:
         return "xml" in fmt
     accept = request.headers.get("accept", "").lower()
-    if not accept:
-        # no Accept: answer in the format of the request body
-        return _is_xml_type(request.headers.get("content-type", ""))
     xml_at = min((accept.find(t) for t in _XML_TYPES if t in accept), default=-1)
     json_at = min((accept.find(t) for t in ("json",) if t in accept), default=-1)
+    if xml_at < 0 and json_at < 0:
+        # no Accept, or one without a preference (`*/*`, as curl and httpx send): answer in the
+        # format of the request body, so an XML POST gets an XML reply
+        return _is_xml_type(request.headers.get("content-type", ""))
     if xml_at < 0:
         return False
     return json_at < 0 or xml_at < json_at
@@ -89,7 +90,9 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
             raise bad_request(f"Malformed XML: {exc}", "structure") from None
     else:
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            obj = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except RecursionError:
+            raise bad_request(f"JSON nested deeper than {MAX_DEPTH} levels", "structure") from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise bad_request(f"Malformed JSON: {exc}", "structure") from None
     if not isinstance(obj, dict):
@@ -98,16 +101,45 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
     return obj
 
 
-def find_empty_array_element(obj: Any, path: str = "") -> None:
-    """Refuse `null` or `{}` inside arrays: the real server answers those with a 500, we with a 400."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            find_empty_array_element(value, f"{path}.{key}" if path else key)
-    elif isinstance(obj, list):
-        for i, value in enumerate(obj):
-            if value is None or value == {} or value == "":
-                raise bad_request(f"Empty array element at {path}[{i}]", "structure")
-            find_empty_array_element(value, f"{path}[{i}]")
+MAX_ID = 2**63 - 1  # SQLite INTEGER range; a larger number cannot name anything we store
+
+
+def whole_number(raw: str | None) -> int | None:
+    """`raw` as a non-negative ASCII whole number within SQLite's range, else None (`isdigit` alone
+    accepts `²` and numbers SQLite cannot bind)."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+MAX_DEPTH = 100  # real KT1 messages nest about 15 levels; far deeper is an attack or garbage
+
+
+def find_empty_array_element(obj: Any) -> None:
+    """Refuse `null`, `{}` or `""` inside arrays (the real server answers those with a 500, we with a 400)
+    and absurd nesting.  Iterative, so no input can exhaust the Python stack."""
+    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise bad_request(f"JSON nested deeper than {MAX_DEPTH} levels", "structure")
+        if isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if item is None or item == {} or item == "":
+                    raise bad_request(f"Empty array element at {path}[{i}]", "structure")
+            for i in range(len(value) - 1, -1, -1):
+                stack.append((value[i], f"{path}[{i}]", depth + 1))
 
 
 @dataclass(frozen=True)

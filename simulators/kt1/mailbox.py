@@ -155,10 +155,13 @@ def _event_code(header: dict[str, Any]) -> str:
 
 
 def _patient_ref(header: dict[str, Any]) -> str | None:
-    for ext in header.get("extension") or []:
+    for ext in bundles.as_list(header.get("extension"), "MessageHeader.extension"):
         if isinstance(ext, dict) and ext.get("url") == EXT_PATIENT:
-            ref = (ext.get("valueResource") or {}).get("reference")
-            return strip_history(ref) if isinstance(ref, str) else None
+            value = ext.get("valueResource")
+            ref = value.get("reference") if isinstance(value, dict) else None
+            if not isinstance(ref, str) or not ref:
+                raise bad_request("MessageHeader#Patient needs a valueResource with a reference", "structure")
+            return strip_history(ref)
     return None
 
 

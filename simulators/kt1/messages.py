@@ -28,7 +28,7 @@ from ktbench.dstu1.links import HISTORY, strip_history, version_of
 from simulators.kt1 import bundles
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.errors import bad_request, not_found
-from simulators.kt1.http import Caller
+from simulators.kt1.http import MAX_ID, Caller, whole_number
 from simulators.kt1.store import dumps, loads
 
 MAX_COUNT = 1000
@@ -149,9 +149,10 @@ def by_id(ctx: Kt1Context, caller: Caller, raw_id: str, base: str) -> dict[str, 
 def parse_message_id(raw: str) -> int:
     """`17`, `<any host>/FHIR/Koppeltaal/MessageHeader/17` and `…/17/_history/<v>` all name message 17."""
     candidate = strip_history(raw.strip()).rstrip("/").rsplit("/", 1)[-1]
-    if not candidate.isdigit():
+    number = whole_number(candidate)
+    if number is None:
         raise bad_request(f"'{raw}' is not a MessageHeader id or URL", "invalid")
-    return int(candidate)
+    return number
 
 
 def _visible(ctx: Kt1Context, caller: Caller, message_id: int) -> sqlite3.Row | None:
@@ -189,7 +190,7 @@ def summary(ctx: Kt1Context, caller: Caller, params: dict[str, str], event: str 
             rows = ctx.store.all(f"SELECT * FROM messages WHERE {where} ORDER BY id DESC", tuple(args))
         else:
             rows = ctx.store.all(f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                                 (*args, count, (page - 1) * count))
+                                 (*args, count, min((page - 1) * count, MAX_ID)))  # pages past the end are empty
     query = {k: v for k, v in params.items() if k not in ("page", "_format", "_")}
     query["_count"] = str(count)
 
@@ -211,17 +212,19 @@ def summary(ctx: Kt1Context, caller: Caller, params: dict[str, str], event: str 
 def _count(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_COUNT
-    if not raw.strip().isdigit():
+    number = whole_number(raw)
+    if number is None:
         raise bad_request(f"_count must be a whole number, got '{raw}'", "invalid")
-    return max(1, min(MAX_COUNT, int(raw)))
+    return max(1, min(MAX_COUNT, number))
 
 
 def _page(raw: str | None) -> int:
     if raw is None:
         return 1
-    if not raw.strip().isdigit() or int(raw) < 1:
+    number = whole_number(raw)
+    if number is None or number < 1:
         raise bad_request(f"page must be a whole number from 1, got '{raw}'", "invalid")
-    return int(raw)
+    return number
 
 
 def header_url(base: str, message_id: int) -> str:
@@ -286,10 +289,10 @@ def acknowledge(ctx: Kt1Context, caller: Caller, path_tail: str, body: dict[str,
 
 
 def _status_from(body: dict[str, Any]) -> tuple[str, str | None]:
-    for ext in body.get("extension") or []:
+    for ext in bundles.as_list(body.get("extension"), "MessageHeader.extension"):
         if isinstance(ext, dict) and ext.get("url") == EXT_PROCESSING_STATUS:
             status = exception = None
-            for sub in ext.get("extension") or []:
+            for sub in bundles.as_list(ext.get("extension"), "MessageHeader#ProcessingStatus.extension"):
                 if not isinstance(sub, dict):
                     continue
                 if sub.get("url") == EXT_PS_STATUS:

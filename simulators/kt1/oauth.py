@@ -92,6 +92,8 @@ def authorize(ctx: Kt1Context, params: dict[str, str]) -> tuple[str | None, dict
         raise bad_request("scope must contain exactly one 'launch:<id>'", "required")
     ref = launch_refs[0]
     redirect_uri = _param(params, "redirect_uri", required=False)
+    if redirect_uri is not None:
+        _check_redirect_uri(redirect_uri)
     state = _param(params, "state", required=False)
     with ctx.store.transaction():
         row = ctx.store.one("SELECT * FROM launches WHERE launch_id = ? OR activation_code = ?", (ref, ref))
@@ -116,6 +118,16 @@ def authorize(ctx: Kt1Context, params: dict[str, str]) -> tuple[str | None, dict
         query["state"] = state
     sep = "&" if urlsplit(redirect_uri).query else "?"
     return f"{redirect_uri}{sep}{urlencode(query)}", None
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """Any redirect_uri is accepted (none are registered), but it must be an absolute URL we can extend."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise bad_request("redirect_uri is not a valid URL", "invalid") from None
+    if not parts.scheme or not (parts.netloc or parts.path) or any(ord(c) < 33 or c == "\x7f" for c in uri):
+        raise bad_request("redirect_uri must be an absolute URL", "invalid")
 
 
 def token(ctx: Kt1Context, params: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
