@@ -124,7 +124,7 @@ def test_file_database_survives_a_restart(tmp_path):
         assert names == ["ktbench-elearning-1", "ktbench-game-1", "persisted-ad"]
 
 
-def test_versions_continue_after_the_persisted_last_version(tmp_path):
+def test_versions_continue_after_the_highest_stored_version(tmp_path):
     """Even with a clock behind the stored versions, a restarted server mints larger ones."""
     db = str(tmp_path / "kt1.sqlite3")
     world = Kt1World(seed=124)
@@ -133,7 +133,7 @@ def test_versions_continue_after_the_persisted_last_version(tmp_path):
         pass
     future = "2100-01-01T00:00:00:000.0000"
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'last_version'", (future,))
+        conn.execute("UPDATE activities SET version = ? WHERE id = 1", (future,))
     with running_kt1_server(db=db) as server, _client(server) as http:
         reply = http.post(MAILBOX, json=world.patient_message(patient), auth=CREDS["portal"])
         assert reply.status_code == 200

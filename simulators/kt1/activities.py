@@ -90,7 +90,7 @@ def check_activity(content: dict[str, Any]) -> tuple[str, bool]:
     if not isinstance(codings, list) or not any(
             isinstance(c, dict) and c.get("system") == OTHER_USAGE_SYSTEM and c.get("code") == "ActivityDefinition"
             for c in codings):
-        raise bad_request("Other.code must be ActivityDefinition", "code-invalid")
+        raise bad_request("Other.code must be ActivityDefinition", "code-unknown")
     ident = _ext(content, "ActivityDefinitionIdentifier")
     if ident is None or not isinstance(ident.get("valueString"), str) or not ident["valueString"]:
         raise bad_request("ActivityDefinition#ActivityDefinitionIdentifier is required", "required")
@@ -102,11 +102,11 @@ def check_activity(content: dict[str, Any]) -> tuple[str, bool]:
                                                                          dict) else None
     if code not in ACTIVITY_KINDS:
         raise bad_request(f"ActivityDefinition#ActivityKind must be one of {', '.join(ACTIVITY_KINDS)}",
-                          "code-invalid")
+                          "code-unknown")
     launch = _ext(content, "LaunchType")
     if launch is not None and launch.get("valueCode") not in LAUNCH_TYPES:
         raise bad_request(f"ActivityDefinition#LaunchType must be one of {', '.join(LAUNCH_TYPES)}",
-                          "code-invalid")
+                          "code-unknown")
     for flag in ("IsActive", "IsDomainSpecific", "IsArchived"):
         ext = _ext(content, flag)
         if ext is not None and not isinstance(ext.get("valueBoolean"), bool):

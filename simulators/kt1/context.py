@@ -26,16 +26,24 @@ class Kt1Context:
 
     def __post_init__(self) -> None:
         self.settings = self.data.settings
-        self.versions = VersionClock(self.store.get_meta("last_version"),
+        self.versions = VersionClock(self._highest_stored_version(),
                                      step_back="versions-not-increasing" in self.faults)
 
     def fault(self, name: str) -> bool:
         return name in self.faults
 
     def next_version(self) -> str:
-        version = self.versions.next()
-        self.store.set_meta("last_version", version)
-        return version
+        return self.versions.next()
+
+    def _highest_stored_version(self) -> str | None:
+        """Where a restarted server resumes: versions sort as strings, so the highest stored one is the last.
+
+        Deriving it instead of persisting a counter saves a write per minted version on the hot path.
+        """
+        row = self.store.one(
+            "SELECT MAX(v) AS v FROM (SELECT MAX(version) AS v FROM resources UNION ALL "
+            "SELECT MAX(version) FROM messages UNION ALL SELECT MAX(version) FROM activities)")
+        return row["v"] if row else None
 
     @staticmethod
     def now() -> float:

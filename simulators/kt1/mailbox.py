@@ -141,16 +141,16 @@ def _check_other_code(content: dict[str, Any], index: int) -> None:
                 return
             raise FhirError.one(422, f"The resource type 'Other/{coding.get('code')}' is not supported",
                                 "not-supported")
-    raise bad_request(f"entry[{index}]: Other.code has no {OTHER_USAGE_SYSTEM} coding", "code-invalid")
+    raise bad_request(f"entry[{index}]: Other.code has no {OTHER_USAGE_SYSTEM} coding", "code-unknown")
 
 
 def _event_code(header: dict[str, Any]) -> str:
     event = header.get("event")
     if not isinstance(event, dict) or event.get("system") != MESSAGE_EVENTS_SYSTEM:
-        raise bad_request(f"MessageHeader.event must be a coding of {MESSAGE_EVENTS_SYSTEM}", "code-invalid")
+        raise bad_request(f"MessageHeader.event must be a coding of {MESSAGE_EVENTS_SYSTEM}", "code-unknown")
     code = event.get("code")
     if code not in MESSAGE_EVENTS:
-        raise bad_request(f"Unknown message event '{code}'", "code-invalid")
+        raise bad_request(f"Unknown message event '{code}'", "code-unknown")
     return code
 
 

@@ -56,7 +56,7 @@ def search(ctx: Kt1Context, caller: Caller, items: list[tuple[str, str]], base: 
     params = normalise_params(items)
     event = params.get("event")
     if event is not None and event not in MESSAGE_EVENTS:
-        raise bad_request(f"Unknown event '{event}'", "code-invalid")
+        raise bad_request(f"Unknown event '{event}'", "code-unknown")
     status = params.get("processingstatus")
     if status is not None:
         status = _canonical_status(status)
@@ -77,7 +77,7 @@ def _canonical_status(value: str) -> str:
     for status in PROCESSING_STATUSES:
         if status.lower() == value.lower():
             return status
-    raise bad_request(f"Unknown ProcessingStatus '{value}'", "code-invalid")
+    raise bad_request(f"Unknown ProcessingStatus '{value}'", "code-unknown")
 
 
 def _patient_filter(ctx: Kt1Context, caller: Caller, patient: str | None) -> str | None:
@@ -301,7 +301,7 @@ def _status_from(body: dict[str, Any]) -> tuple[str, str | None]:
                     exception = sub.get("valueString")
             if status not in CLIENT_STATUSES:
                 raise bad_request(f"ProcessingStatus '{status}' cannot be set by a client; "
-                                  f"use one of {', '.join(CLIENT_STATUSES)}", "code-invalid")
+                                  f"use one of {', '.join(CLIENT_STATUSES)}", "code-unknown")
             if exception is not None and not isinstance(exception, str):
                 raise bad_request("ProcessingStatusException must be a string", "structure")
             return status, exception
