@@ -41,6 +41,7 @@ EMBEDDED_TARGET_NAME = "embedded"
 EMBEDDED_CLAIM_TIMEOUT_SECONDS = 3.0
 
 DEFAULT_OUT = Path("reports") / "out"
+DEFAULT_HTML_DIR = DEFAULT_OUT / "allure-report"
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,11 @@ def run_command(
         "--events", help="Also write every event (redacted HTTP traffic, steps, outcomes) as NDJSON.")] = None,
     pytest_args: Annotated[str, typer.Option(
         "--pytest-args", help="Extra pytest arguments, e.g. \"-k metadata -x\".")] = "",
+    html: Annotated[bool, typer.Option(
+        "--html", help="After the run, build the Allure 3 HTML report (needs the Allure 3 CLI: npm install "
+                       "allure@3, or $KTBENCH_ALLURE). Does not change the exit code.")] = False,
+    html_dir: Annotated[Path | None, typer.Option(
+        "--html-dir", help=f"HTML report directory (default: {DEFAULT_HTML_DIR}); implies --html.")] = None,
 ) -> None:
     """Run a conformance suite against a target (default: the embedded KT1 reference server).
 
@@ -251,7 +257,8 @@ def run_command(
     try:
         code = _run(suite=suite, target=target, targets=targets, workers=workers, alluredir=alluredir,
                     junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
-                    pytest_args=pytest_args, events=events)
+                    pytest_args=pytest_args, events=events,
+                    html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None))
     except _UsageProblem as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
@@ -260,7 +267,7 @@ def run_command(
 
 def _run(*, suite: str, target: str | None, targets: Path | None, workers: str | None, alluredir: Path,
          junitxml: Path, summary: Path, tags: str | None, keep_going: bool, validate: str,
-         pytest_args: str, events: Path | None = None) -> int:
+         pytest_args: str, events: Path | None = None, html_dir: Path | None = None) -> int:
     from ktbench.pytest_plugin import TagExpression, TagExpressionError
     from ktbench.targets import TargetConfigError, resolve_target
 
@@ -323,9 +330,33 @@ def _run(*, suite: str, target: str | None, targets: Path | None, workers: str |
     code, message = _verdict_exit(rc, summary)
     if code != EXIT_USAGE:
         _print_locations(alluredir, junitxml, summary)
+    if html_dir is not None:
+        _build_html(spec, alluredir, html_dir.resolve(), resolved, probe_url)
     colour = typer.colors.GREEN if code == EXIT_PASSED else typer.colors.RED
     typer.secho(f"ktbench: {message} -> exit code {code}", fg=colour, err=code != EXIT_PASSED)
     return code
+
+
+def _build_html(spec: SuiteSpec, alluredir: Path, html_dir: Path, resolved: Any, url: str) -> None:
+    """--html: the Allure 3 HTML report; a problem is reported, the run's exit code stays as it is.
+
+    The secrets to keep out of it are the target's; the embedded server runs on the default data.
+    """
+    from ktbench.report.html import HtmlReportError, build_html_report, report_secrets, viewing_hint
+    from ktbench.targets import BenchError, target_from_url
+
+    typer.echo(f"ktbench: building the HTML report in {html_dir} ...")
+    try:
+        target = resolved if resolved is not None else target_from_url(url, name=EMBEDDED_TARGET_NAME)
+        report = build_html_report(alluredir, html_dir, secrets=report_secrets(target),
+                                   name=f"ktbench {spec.name.upper()} conformance")
+    except (HtmlReportError, BenchError, OSError) as exc:
+        typer.secho(f"ktbench: HTML report not built: {exc}", err=True, fg=typer.colors.YELLOW)
+        return
+    for note in report.notes:
+        typer.secho(f"ktbench: note: {note}", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"HTML report:    {report.index}   (Allure {report.allure.version}, {report.seconds:.1f} s)")
+    typer.echo(f"  view it over http: {viewing_hint(report)}")
 
 
 @contextmanager
