@@ -20,6 +20,7 @@ Field notation (space separated): ``name`` = string-like primitive, ``name:bool`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping
 
@@ -213,8 +214,13 @@ _EXTENSION_FIELD = Field("extension", "Extension", True)
 _MODIFIER_EXTENSION_FIELD = Field("modifierExtension", "Extension", True)
 
 
+@lru_cache(maxsize=2048)
 def guess_field(name: str) -> Field:
-    """Best guess for an element the table does not list in the current context."""
+    """Best guess for an element the table does not list in the current context.
+
+    Cached (bounded, names come from untrusted documents): the codec asks for the same few names --
+    ``extension``, elements of resources outside the table -- again and again.
+    """
     if name == "extension":
         return _EXTENSION_FIELD
     if name == "modifierExtension":

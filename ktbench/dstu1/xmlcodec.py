@@ -39,6 +39,11 @@ rejected before and after parsing. Every failure -- malformed, truncated, binary
 declared encoding, unknown root, text where DSTU1 allows none (e.g. the ``...`` of abbreviated
 documentation examples), too deep nesting -- is an :class:`XmlCodecError` whose message a tester can act on.
 
+Speed: both directions are tuned because the validator and the KT1 reference server convert every
+XML message (see ``benchmarks/xmlcodec.py``): the reader touches each lxml element as few times as
+possible, and the writer produces the text directly, falling back to building an lxml tree for input
+it cannot prove it serialises exactly like lxml (details in the two modules' docstrings).
+
 Known limits: decimals become Python floats (``1.50`` -> ``1.5``); an XHTML string is re-serialised by
 lxml on XML -> JSON (attribute quoting, ``<p></p>`` -> ``<p/>``); comments inside XHTML are dropped; a
 single-item list in JSON at a place the schema says is single (or unknown) comes back as a scalar; XML
@@ -64,7 +69,7 @@ def parse_xml(data: bytes) -> dict:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise XmlCodecError(f"XML input must be bytes, not {type(data).__name__}")
     data = bytes(data)
-    if not data.strip():
+    if not data or data.isspace():  # same test as `not data.strip()`, without copying the document
         raise XmlCodecError("XML document is empty")
     root = parse_bytes(data, "XML document")
     try:
