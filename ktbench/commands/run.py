@@ -38,7 +38,7 @@ EXIT_UNREACHABLE = 3
 
 EMBEDDED_TARGET_NAME = "embedded"
 # The embedded server expires claims quickly so claim-cycle scenarios do not wait the 300 s default.
-EMBEDDED_CLAIM_TIMEOUT_SECONDS = 3.0
+EMBEDDED_CLAIM_TIMEOUT_SECONDS = 1.0
 
 DEFAULT_OUT = Path("reports") / "out"
 DEFAULT_HTML_DIR = DEFAULT_OUT / "allure-report"
@@ -59,7 +59,7 @@ SUITES: dict[str, SuiteSpec] = {
         title="KT1.3 server",
         package="steps.kt1",
         kind="kt1-server",
-        embedded="simulators.kt1.embedded:running_kt1_server",
+        embedded="simulators.actors.kt1_bench:embedded_for_run",
     ),
 }
 
