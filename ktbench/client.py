@@ -6,8 +6,10 @@ simulated actors call it like httpx; the client:
 
 * redacts the exchange (ktbench.redact) and emits it on the event stream, where
   the Allure writer attaches it to the running step;
-* optionally hands each JSON/XML response of a FHIR endpoint to the validator
-  and emits the verdict as `ValidationReported` (live validation of all traffic);
+* optionally hands each JSON/XML request and response body of a FHIR endpoint
+  to the validator and emits each verdict as `ValidationReported` (live
+  validation of all traffic; `direction` says which side), after the run's
+  policy (`finding_policy`, see ktbench.validation_policy) had its say;
 * turns transport errors (connection refused, DNS, timeouts) into
   `TargetUnreachable`, a `BenchError`, so the scenario is reported BROKEN - we
   could not test, the target did not fail a check;
@@ -38,6 +40,8 @@ _VALIDATED_TYPES = ("json", "xml")
 # A validator takes the raw body and its content type and returns an object with `.ok` and `.findings`
 # (ktbench.validation.validate_bytes has this shape).
 Validator = Callable[[bytes, str | None], Any]
+# A finding policy maps each finding to the one the run reports (another severity), or None to leave it out.
+FindingPolicy = Callable[[Finding], Finding | None]
 
 
 class TargetUnreachable(BenchError):
@@ -100,10 +104,12 @@ class RecordingClient:
         validate_url: Callable[[str], bool] | None = None,
         keep_going: bool = False,
         max_body_chars: int = MAX_BODY_CHARS,
+        finding_policy: FindingPolicy | None = None,
     ) -> None:
         self.events = events
         self.redactor = redactor or Redactor()
         self.validator = validator
+        self.finding_policy = finding_policy
         self.validate_url = validate_url or is_fhir_url
         self.keep_going = keep_going
         self.max_body_chars = max_body_chars
@@ -264,38 +270,65 @@ class RecordingClient:
         ))
 
     def _validate(self, method: str, safe_url: str, response: httpx.Response) -> None:
-        content_type = response.headers.get("content-type")
-        if not response.content or not any(t in (content_type or "").lower() for t in _VALIDATED_TYPES):
-            return
+        """Validate what the bench sent and what the target answered (JSON/XML bodies of FHIR endpoints)."""
         if not self.validate_url(str(response.request.url)):
             return
-        subject = f"response to {method} {safe_url}"
+        request = response.request
         try:
-            result = self.validator(response.content, content_type)  # type: ignore[misc]
+            sent = request.content
+        except httpx.RequestNotRead:  # a streamed request body was not kept
+            sent = b""
+        self._validate_body("request", f"request {method} {safe_url}", sent,
+                            request.headers.get("content-type"))
+        self._validate_body("response", f"response to {method} {safe_url}", response.content,
+                            response.headers.get("content-type"))
+
+    def _validate_body(self, direction: str, subject: str, body: bytes, content_type: str | None) -> None:
+        if not body or not any(t in (content_type or "").lower() for t in _VALIDATED_TYPES):
+            return
+        try:
+            result = self.validator(body, content_type)  # type: ignore[misc]
         except Exception as exc:  # a validator crash is reported, not hidden, but does not break the step
             findings: tuple[Finding, ...] = (Finding(
                 severity="warning", rule="ktbench.validator-crashed", location="",
                 message=f"the validator raised {exc.__class__.__name__}: {exc}"),)
             self.events.emit(ValidationReported(subject=subject, content_type=content_type, ok=False,
-                                                findings=findings))
+                                                findings=findings, direction=direction))
             return
-        event = validation_event(subject, content_type, result, self.redactor)
+        event = validation_event(subject, content_type, result, self.redactor, policy=self.finding_policy,
+                                 direction=direction)
         self.validation_errors += len(event.errors)
         self.events.emit(event)
 
 
 def validation_event(subject: str, content_type: str | None, result: Any,
-                     redactor: Redactor | None = None) -> ValidationReported:
-    """Convert a validator result (anything with `.ok` and `.findings`) to a ValidationReported event."""
+                     redactor: Redactor | None = None, *, policy: FindingPolicy | None = None,
+                     direction: str = "") -> ValidationReported:
+    """Convert a validator result (anything with `.ok` and `.findings`) to a ValidationReported event.
+
+    A suppressed finding arrives as information (its reason appended to the message); `policy` may then
+    change a finding's severity or leave it out, and `ok` is recomputed from what remains.
+    """
     redactor = redactor or Redactor()
     findings = []
     for f in getattr(result, "findings", ()) or ():
         severity = getattr(f, "effective_severity", None) or getattr(f, "severity", "error")
-        findings.append(Finding(
+        message = str(getattr(f, "message", ""))
+        reason = getattr(f, "suppressed_reason", None)
+        if reason:
+            message += f" (suppressed {getattr(f, 'severity', '')}: {reason})"
+        finding: Finding | None = Finding(
             severity=str(getattr(severity, "value", severity)),
             rule=str(getattr(f, "rule", "")),
             location=str(getattr(f, "location", "")),
-            message=redactor.text(str(getattr(f, "message", ""))),
-        ))
-    return ValidationReported(subject=subject, content_type=content_type, ok=bool(getattr(result, "ok", True)),
-                              findings=tuple(findings))
+            message=redactor.text(message),
+        )
+        if policy is not None and not reason:
+            finding = policy(finding)  # type: ignore[arg-type]
+        if finding is not None:
+            findings.append(finding)
+    ok = bool(getattr(result, "ok", True))
+    if policy is not None:
+        ok = not any(f.severity in ("error", "fatal") for f in findings)
+    return ValidationReported(subject=subject, content_type=content_type, ok=ok, findings=tuple(findings),
+                              direction=direction)

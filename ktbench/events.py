@@ -92,20 +92,26 @@ class HttpExchange(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
-    severity: str  # "error" | "warning" | "information"
+    severity: str  # "error" | "warning" | "information" (after the run's validation policy)
     rule: str
     location: str
     message: str
+    original_severity: str | None = None  # the validator's severity, when the policy changed it
 
 
 @dataclass(frozen=True, kw_only=True)
 class ValidationReported(Event):
-    """The validator's verdict on one message (normally the response of the preceding HttpExchange)."""
+    """The validator's verdict on one message (the request or the response of the preceding HttpExchange).
+
+    `direction` says which side of the exchange was validated: "request" (what the bench sent),
+    "response" (what the target answered), or "" for a check a step made on its own (not live validation).
+    """
 
     subject: str  # e.g. "response to GET http://.../metadata"
     content_type: str | None
     ok: bool
     findings: tuple[Finding, ...] = ()
+    direction: str = ""
 
     @property
     def errors(self) -> tuple[Finding, ...]:

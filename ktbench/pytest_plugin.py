@@ -18,6 +18,14 @@ unaffected.  What it does:
 * classifies outcomes: AssertionError / pytest.fail -> failed (the target does
   not conform); BenchError (TargetUnreachable, config) and any other exception
   -> broken, shown as ERROR by pytest, <error> in JUnit and broken in Allure;
+* judges live validation at the end of each scenario (after its last step):
+  findings at or above `--kt-fail-on` in a response of the target fail the
+  scenario (`ProfileViolation`, naming the suite's profile requirement - the
+  fixture `kt_profile_requirement` - rule, location and message); such
+  findings in a request the bench sent make it broken (`InvalidBenchRequest`),
+  unless the scenario is tagged @invalid-request (it means to send bad input).
+  The check shows in Allure as a final step; `--kt-validation-policy FILE`
+  overrides severities per rule and adds suppressions (ktbench.validation_policy);
 * after the run, scrubs every configured or learned secret from allure-results,
   the JUnit XML and the summary (allure-pytest-bdd writes the repr() of every
   step argument, captured logs and tracebacks into its results).
@@ -47,6 +55,7 @@ from ktbench.events import (
     Event,
     EventRecorder,
     EventStream,
+    Finding,
     HttpExchange,
     Outcome,
     RunFinished,
@@ -62,10 +71,19 @@ from ktbench.events import (
 from ktbench.redact import Redactor
 from ktbench.report.junit import OUTCOME_PROPERTY, mark_broken_as_errors
 from ktbench.targets import BenchError, Target, TargetConfigError, resolve_target
+from ktbench.validation_policy import (
+    DEFAULT_FAIL_ON,
+    FAIL_ON_CHOICES,
+    PolicyError,
+    ValidationPolicy,
+    load_policy,
+)
 
 REQUIREMENT_PREFIX = "req"
 ROLE_PREFIX = "role"
 _TAGS_ATTR = "_ktbench_tags"
+INVALID_REQUEST_TAG = "invalid-request"  # the scenario sends bad input on purpose: request findings do not count
+MAX_LISTED_FINDINGS = 10
 _WORKER_SCENARIOS = "ktbench_scenarios"
 _WORKER_SECRETS = "ktbench_learned_secrets"
 
@@ -211,6 +229,8 @@ class _ItemState:
     open_step: tuple[str, str] | None = None  # (keyword, text) of a step that started and did not finish
     http_exchanges: int = 0
     validation_errors: int = 0
+    validations: list[ValidationReported] = field(default_factory=list)  # live validation of its exchanges
+    step_failed: bool = False
 
 
 @dataclass
@@ -222,6 +242,7 @@ class _RunState:
     tag_expression: TagExpression | None = None
     keep_going: bool = False
     validator: Callable[[bytes, str | None], Any] | None = None
+    policy: ValidationPolicy = field(default_factory=ValidationPolicy)
     summary_path: Path | None = None
     events: EventStream = field(default_factory=EventStream)
     redactor: Redactor = field(default_factory=Redactor)
@@ -276,10 +297,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kt-keep-going", dest="kt_keep_going", action="store_true", default=False,
                     help="keep sending requests to a target that refused connections (default: fail fast)")
     group.addoption("--kt-validate", dest="kt_validate", choices=("auto", "on", "off"), default="auto",
-                    help="validate every JSON/XML response with ktbench.validation (auto: if installed)")
+                    help="validate every JSON/XML request and response of FHIR endpoints with ktbench.validation "
+                         "(auto: if installed)")
+    group.addoption("--kt-fail-on", dest="kt_fail_on", choices=FAIL_ON_CHOICES, default=DEFAULT_FAIL_ON,
+                    help="validation findings at or above this severity decide the verdict: in a response they "
+                         "fail the scenario, in a request the bench sent they make it broken (default: error)")
+    group.addoption("--kt-validation-policy", dest="kt_validation_policy", metavar="FILE", default=None,
+                    help="TOML validation policy: per-rule severity overrides and suppressions "
+                         "(see reports/README.md)")
 
 
-def load_validator(mode: str, kt: int | None = None) -> Callable[[bytes, str | None], Any] | None:
+def load_validator(mode: str, kt: int | None = None,
+                   suppressions: Any = None) -> Callable[[bytes, str | None], Any] | None:
     """The live validator hook: ktbench.validation.validate_bytes, when present (optional component)."""
     if mode == "off":
         return None
@@ -296,7 +325,7 @@ def load_validator(mode: str, kt: int | None = None) -> Callable[[bytes, str | N
         return None
 
     def validate(data: bytes, content_type: str | None) -> Any:
-        return validate_bytes(data, content_type=content_type, kt=kt)
+        return validate_bytes(data, content_type=content_type, kt=kt, suppressions=suppressions)
 
     return validate
 
@@ -339,7 +368,12 @@ def pytest_configure(config: pytest.Config) -> None:
     state.suite = suite or target.kind.split("-")[0]
     state.keep_going = bool(opt.kt_keep_going)
     state.redactor = Redactor(target.secrets())
-    state.validator = load_validator(opt.kt_validate, kt=1 if target.kind.startswith("kt1") else None)
+    try:
+        state.policy = load_policy(opt.kt_validation_policy, fail_on=opt.kt_fail_on)
+    except PolicyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state.validator = load_validator(opt.kt_validate, kt=1 if target.kind.startswith("kt1") else None,
+                                     suppressions=state.policy.suppressions)
     state.summary_path = Path(opt.kt_summary) if opt.kt_summary else None
 
     stream = state.events
@@ -394,6 +428,8 @@ class _ScenarioCounter:
             current.http_exchanges += 1
         elif isinstance(event, ValidationReported):
             current.validation_errors += len(event.errors)
+            if event.direction in ("request", "response"):
+                current.validations.append(event)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -467,12 +503,39 @@ def kt_http(pytestconfig: pytest.Config, kt_target: Target, kt_events: EventStre
         verify=kt_target.verify_tls,
         validator=state.validator,
         keep_going=state.keep_going,
+        finding_policy=state.policy.review if state.policy.overrides else None,
     )
     client.probe(kt_target.url, timeout=min(5.0, kt_target.request_timeout_seconds))
     try:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def kt_profile_requirement() -> str | None:
+    """The requirement id a profile-validation failure names; a suite overrides this (KT1: KT1-PROFILE-EXCHANGE)."""
+    return None
+
+
+@pytest.fixture
+def kt_profile_check(request: pytest.FixtureRequest, kt_profile_requirement: str | None) -> Callable[[], None]:
+    """A step's way to judge the scenario's exchanges so far, exactly as the end-of-scenario check does.
+
+    Calling it raises ProfileViolation / InvalidBenchRequest under the run's policy (--kt-fail-on,
+    --kt-validation-policy), and skips when live validation is off.
+    """
+    state = _state(request.config)
+
+    def check() -> None:
+        if state.validator is None:
+            pytest.skip("live validation is off (--kt-validate off, or ktbench.validation is not installed)")
+        ist = _item_state(request.node)
+        problem = profile_verdict(ist.validations, state.policy, ist.tags, kt_profile_requirement)
+        if problem is not None:
+            raise problem
+
+    return check
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -568,12 +631,99 @@ def pytest_bdd_after_step(request: pytest.FixtureRequest, feature: Any, scenario
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
                           step_func: Any, step_func_args: Any, exception: BaseException) -> None:
+    _item_state(request.node).step_failed = True
     _step_finished(request, step, classify_exception(exception), f"{type(exception).__name__}: {exception}")
 
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
                                       exception: BaseException) -> None:
+    _item_state(request.node).step_failed = True
     _step_finished(request, step, "broken", f"{type(exception).__name__}: {exception}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The profile check at the end of a scenario
+# ---------------------------------------------------------------------------------------------------------------
+class ProfileViolation(AssertionError):
+    """A message the target sent breaks the profiles at or above --fail-on (the scenario FAILS)."""
+
+
+class InvalidBenchRequest(BenchError):
+    """A message the bench sent breaks the profiles: the bench built a bad message (the scenario is BROKEN)."""
+
+
+def _finding_line(event: ValidationReported, finding: Finding) -> str:
+    return (f"{finding.severity} {finding.rule} at {finding.location or '(document)'}: {finding.message} "
+            f"({event.subject})")
+
+
+def _listed(found: list[tuple[ValidationReported, Finding]]) -> str:
+    lines = [f"  {_finding_line(event, f)}" for event, f in found[:MAX_LISTED_FINDINGS]]
+    if len(found) > MAX_LISTED_FINDINGS:
+        lines.append(f"  ... and {len(found) - MAX_LISTED_FINDINGS} more (see the validation attachments)")
+    return "\n".join(lines)
+
+
+def profile_verdict(validations: Iterable[ValidationReported], policy: ValidationPolicy, tags: Iterable[str],
+                    requirement: str | None = None) -> BaseException | None:
+    """The exception that ends a scenario whose exchanges break the profiles, or None.
+
+    Request findings (the bench's own messages) make the scenario broken - unless it is tagged
+    @invalid-request - before response findings (the target's messages) fail it: a scenario that sent a
+    bad message cannot judge the answer.  The first line names the first finding (JUnit shows only that
+    line as the failure message); the rest lists them all.
+    """
+    tagset = {t.lstrip("@") for t in tags}
+    blocking: dict[str, list[tuple[ValidationReported, Finding]]] = {"request": [], "response": []}
+    for event in validations:
+        if event.direction in blocking:
+            blocking[event.direction] += [(event, f) for f in policy.blocking(event.findings)]
+    threshold = f"--fail-on {policy.fail_on}"
+    if blocking["request"] and INVALID_REQUEST_TAG not in tagset:
+        found = blocking["request"]
+        return InvalidBenchRequest(
+            f"the bench sent a message that breaks the profiles: {_finding_line(*found[0])}; "
+            f"{len(found)} finding(s) at or above {threshold} in the bench's requests (a bench defect; tag the "
+            f"scenario @{INVALID_REQUEST_TAG} if it sends bad input on purpose):\n" + _listed(found))
+    if blocking["response"]:
+        found = blocking["response"]
+        reqs = tuple(r for r in split_tags(tagset)[0] if r != requirement)
+        prefix = f"{requirement}: " if requirement else ""
+        scenario_reqs = f"[{', '.join(reqs)}] " if reqs else ""
+        return ProfileViolation(
+            f"{prefix}{scenario_reqs}the target's message breaks the profiles: {_finding_line(*found[0])}; "
+            f"{len(found)} finding(s) at or above {threshold} in the target's answers:\n" + _listed(found))
+    return None
+
+
+@pytest.hookimpl(trylast=True)  # after allure-pytest-bdd closed the last Gherkin step and stamped the stop time
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    state = _state(request.config)
+    if not state.active or state.validator is None or state.policy.fail_on == "never":
+        return
+    ist = _item_state(request.node)
+    if ist.step_failed or ist.open_step is not None:
+        return  # a step already failed (or skipped): that is the scenario's verdict
+    requirement = request.getfixturevalue("kt_profile_requirement")
+    problem = profile_verdict(ist.validations, state.policy, ist.tags, requirement)
+    if problem is None:
+        return
+    keyword, text = "Then", f"every exchanged message conforms to the profiles (--fail-on {state.policy.fail_on})"
+    ist.step_started = time.perf_counter()
+    state.events.emit(StepStarted(nodeid=request.node.nodeid, keyword=keyword, text=text))
+    outcome = classify_exception(problem)
+    message = f"{type(problem).__name__}: {problem}"
+    try:
+        if _alluredir(request.config):
+            import allure
+
+            with allure.step(f"{keyword} {text}"):
+                allure.attach(state.redactor.text(str(problem)), name="profile findings that decide the verdict",
+                              attachment_type=allure.attachment_type.TEXT)
+                raise problem
+        raise problem
+    finally:
+        _emit_step_finished(state, request.node, keyword, text, outcome, message)
 
 
 def _set_property(item: pytest.Item, name: str, value: str) -> None:

@@ -38,13 +38,15 @@ PORTAL_BASIC = base64.b64encode(b"ktbench-portal:portal-secret").decode()
 # Target doubles
 # ---------------------------------------------------------------------------------------------------------------
 def conformance(base: str, fhir_version: str, publisher: str) -> dict[str, Any]:
+    """A Conformance statement that passes the KT1 profiles (live validation fails a scenario on an error)."""
     family = "http://fhir-registry.smartplatforms.org/Profile/oauth-uris"
     return {
         "resourceType": "Conformance", "name": "Koppeltaal", "fhirVersion": fhir_version, "publisher": publisher,
+        "date": "2024-01-01", "acceptUnknown": False, "format": ["application/json"],
         "rest": [{"mode": "server", "security": {"extension": [
             {"url": f"{family}#authorize", "valueUri": base + "/OAuth2/Koppeltaal/Authorize"},
             {"url": f"{family}#token", "valueUri": base + "/OAuth2/Koppeltaal/Token"},
-        ]}}],
+        ]}, "resource": [{"type": "MessageHeader", "operation": [{"code": "search-type"}]}]}],
     }
 
 

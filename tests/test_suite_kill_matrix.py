@@ -5,7 +5,10 @@ defect in simulators/kt1/faults.py the reference server is started with that
 fault switched on and the complete suite (steps/kt1) runs against it in a
 subprocess; at least one scenario must FAIL - a broken scenario (a bench
 problem) does not count as a kill.  Against the server without faults every
-scenario must pass.
+scenario must pass - with live profile validation on (--fail-on error), so
+neither the server's answers nor the bench's own requests may break the KT1
+profiles.  The faults only profile validation can see (VALIDATION_ONLY_FAULTS)
+must be killed by the end-of-scenario profile check (KT1-PROFILE-EXCHANGE).
 
 The matrix (fault -> killing scenarios and the requirement each failure
 names) is merged into `<pytest temp root>/kt1-kill-matrix.json` and printed
@@ -21,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from simulators.actors.kt1_suite_run import SuiteRun, run_kt1_suite
-from simulators.kt1.faults import FAULTS
+from simulators.kt1.faults import FAULTS, VALIDATION_ONLY_FAULTS
 
 CLAIM_TIMEOUT = 1.0
+PROFILE_REQUIREMENT = "KT1-PROFILE-EXCHANGE"
 
 
 def _matrix_dir(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Path:
@@ -85,3 +89,5 @@ def test_the_suite_kills_the_fault(fault: str, request, tmp_path, tmp_path_facto
                               f"broken: {row['broken']}")
     assert all(k["requirement"] for k in row["killed_by"]), \
         f"every failure should name the requirement it checks: {row['killed_by']}"
+    if fault in VALIDATION_ONLY_FAULTS:  # no step sees it: the profile check at the end of a scenario must
+        assert {k["requirement"] for k in row["killed_by"]} == {PROFILE_REQUIREMENT}, row["killed_by"]

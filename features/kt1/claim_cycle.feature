@@ -68,7 +68,8 @@ Feature: The claim cycle: claim, process, acknowledge
     Then the acknowledgement is accepted
     And the module's mailbox shows the care plan message as Success
 
-  @req:KT1-ACK-ONLY-STATUS @role:module
+  # @invalid-request: the ack deliberately carries a tampered header (identifier, source, no Patient extension)
+  @req:KT1-ACK-ONLY-STATUS @role:module @invalid-request
   Scenario: An acknowledgement changes only the processing status
     Given the module has claimed the care plan message
     When the module acknowledges the message as Success with other header fields changed

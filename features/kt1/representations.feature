@@ -31,6 +31,13 @@ Feature: JSON and XML representations of the same interactions
     Then the claim answer is XML
     And the claim returns the care plan message complete
 
+  @req:KT1-PROFILE-EXCHANGE @role:portal @role:module
+  Scenario: Messages the server sends conform to the KT1.3 profiles, in JSON and in XML
+    Given a new patient known to the portal
+    And the portal has sent a care plan for the patient
+    When the module claims its next new message for the patient as XML
+    Then every message the server sent so far conforms to the KT1.3 profiles
+
   @req:KT1-FMT-XML @role:portal
   Scenario: ActivityDefinitions listed as XML
     When the portal lists the ActivityDefinitions as XML

@@ -150,7 +150,8 @@ def _prepare_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Pat
 
 def build_pytest_args(*, suite: SuiteSpec, suite_dir: Path, target_args: list[str], alluredir: Path,
                       junitxml: Path, summary: Path, workers: str | None, tags: str | None, keep_going: bool,
-                      validate: str, extra: list[str], events: Path | None = None) -> list[str]:
+                      validate: str, extra: list[str], events: Path | None = None,
+                      fail_on: str = "error", validation_policy: Path | None = None) -> list[str]:
     rootdir = suite_dir.parents[1]
     args = [
         sys.executable, "-m", "pytest", str(suite_dir),
@@ -165,6 +166,7 @@ def build_pytest_args(*, suite: SuiteSpec, suite_dir: Path, target_args: list[st
         "--kt-suite", suite.name,
         "--kt-summary", str(summary),
         "--kt-validate", validate,
+        "--kt-fail-on", fail_on,
         "--tb", "short",  # step code and message; --pytest-args "--tb long" for the full picture
         *target_args,
     ]
@@ -176,6 +178,8 @@ def build_pytest_args(*, suite: SuiteSpec, suite_dir: Path, target_args: list[st
         args.append("--kt-keep-going")
     if events is not None:
         args += ["--kt-events", str(events)]
+    if validation_policy is not None:
+        args += ["--kt-validation-policy", str(validation_policy)]
     return args + extra
 
 
@@ -237,8 +241,16 @@ def run_command(
         "--keep-going", help="Keep sending requests to a target that refused connections "
                              "(default: later requests fail fast as BROKEN).")] = False,
     validate: Annotated[str, typer.Option(
-        "--validate", help="Validate every JSON/XML response: auto (if the validator is installed), on, off.")]
+        "--validate", help="Validate every JSON/XML request and response of FHIR endpoints: auto (if the "
+                           "validator is installed), on, off.")]
         = "auto",
+    fail_on: Annotated[str, typer.Option(
+        "--fail-on", help="Validation findings at or above this severity decide the verdict: error (default), "
+                          "warning or never. In a response they fail the scenario; in a request the bench sent "
+                          "they make it broken.")] = "error",
+    validation_policy: Annotated[Path | None, typer.Option(
+        "--validation-policy", help="TOML validation policy: per-rule severity overrides and suppressions "
+                                    "(see reports/README.md).")] = None,
     events: Annotated[Path | None, typer.Option(
         "--events", help="Also write every event (redacted HTTP traffic, steps, outcomes) as NDJSON.")] = None,
     pytest_args: Annotated[str, typer.Option(
@@ -257,7 +269,8 @@ def run_command(
     try:
         code = _run(suite=suite, target=target, targets=targets, workers=workers, alluredir=alluredir,
                     junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
-                    pytest_args=pytest_args, events=events,
+                    pytest_args=pytest_args, events=events, fail_on=fail_on,
+                    validation_policy=validation_policy,
                     html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None))
     except _UsageProblem as exc:
         _error(str(exc))
@@ -267,15 +280,22 @@ def run_command(
 
 def _run(*, suite: str, target: str | None, targets: Path | None, workers: str | None, alluredir: Path,
          junitxml: Path, summary: Path, tags: str | None, keep_going: bool, validate: str,
-         pytest_args: str, events: Path | None = None, html_dir: Path | None = None) -> int:
+         pytest_args: str, events: Path | None = None, html_dir: Path | None = None,
+         fail_on: str = "error", validation_policy: Path | None = None) -> int:
     from ktbench.pytest_plugin import TagExpression, TagExpressionError
     from ktbench.targets import TargetConfigError, resolve_target
+    from ktbench.validation_policy import PolicyError, load_policy
 
     spec = SUITES.get(suite)
     if spec is None:
         raise _UsageProblem(f"unknown suite {suite!r} (known: {', '.join(sorted(SUITES))})")
     if validate not in ("auto", "on", "off"):
         raise _UsageProblem(f"--validate must be auto, on or off, not {validate!r}")
+    try:  # checked here so a bad policy is a usage error before any server starts
+        load_policy(validation_policy, fail_on=fail_on)
+    except PolicyError as exc:
+        raise _UsageProblem(str(exc)) from None
+    validation_policy = validation_policy.resolve() if validation_policy is not None else None
     if workers is not None and not (workers == "auto" or workers.isdigit()):
         raise _UsageProblem(f"-n must be a number or 'auto', not {workers!r}")
     if tags:
@@ -318,7 +338,8 @@ def _run(*, suite: str, target: str | None, targets: Path | None, workers: str |
         _prepare_outputs(alluredir, junitxml, summary, events)
         args = build_pytest_args(suite=spec, suite_dir=suite_dir, target_args=target_args, alluredir=alluredir,
                                  junitxml=junitxml, summary=summary, workers=workers, tags=tags,
-                                 keep_going=keep_going, validate=validate, extra=extra, events=events)
+                                 keep_going=keep_going, validate=validate, extra=extra, events=events,
+                                 fail_on=fail_on, validation_policy=validation_policy)
         env = dict(os.environ)
         rootdir = str(suite_dir.parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (rootdir, env.get("PYTHONPATH", "")) if p)

@@ -53,19 +53,27 @@ def format_exchange(exchange: HttpExchange) -> str:
 
 
 def validation_title(report: ValidationReported) -> str:
+    """`validation: response, 2 error(s), 1 other finding(s)` - which side of the exchange, and how bad."""
+    side = f" {report.direction}," if report.direction else ""
     errors = len(report.errors)
     others = len(report.findings) - errors
     if not report.findings:
-        return "validation: no findings"
-    return f"validation: {errors} error(s), {others} other finding(s)"
+        return f"validation:{side} no findings"
+    return f"validation:{side} {errors} error(s), {others} other finding(s)"
 
 
 def format_findings(report: ValidationReported) -> str:
-    lines = [f"Validated: {report.subject}", f"Content-Type: {report.content_type or '-'}",
-             f"Verdict: {'valid' if report.ok else 'NOT valid'}", ""]
+    lines = [f"Validated: {report.subject}"]
+    if report.direction == "request":
+        lines.append("Side: request (what the bench sent)")
+    elif report.direction == "response":
+        lines.append("Side: response (what the target answered)")
+    lines += [f"Content-Type: {report.content_type or '-'}",
+              f"Verdict: {'valid' if report.ok else 'NOT valid'}", ""]
     if not report.findings:
         lines.append("No findings.")
     for f in report.findings:
-        lines.append(f"[{f.severity.upper()}] {f.rule} at {f.location or '(document)'}")
+        changed = f" (policy; validator said {f.original_severity})" if f.original_severity else ""
+        lines.append(f"[{f.severity.upper()}]{changed} {f.rule} at {f.location or '(document)'}")
         lines.append(f"    {f.message}")
     return "\n".join(lines) + "\n"

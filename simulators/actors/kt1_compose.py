@@ -56,8 +56,9 @@ def compose(sender: Kt1Application, event: str, people: People, patient: LocalRe
         return Composed(event, focal, [patient], patient.url)
     if event == "CreateOrUpdateCarePlanActivityResult":
         focal = local("Other", "CarePlanActivityResult",
-                      res.activity_result(activity_id=f"act-{uid}", status="Achieved", score=people.score(),
-                                          patient_url=patient.url, performer_url=patient.url,
+                      res.activity_result(activity_id=f"act-{uid}", status="Achieved",
+                                          patient_url=patient.url,
+                                          performer_url=sender.new_url("Organization", "ktbench"),
                                           issued="2024-03-01T10:00:00+00:00"))
         return Composed(event, focal, [patient], patient.url)
     if event == "CreateOrUpdateUserMessage":

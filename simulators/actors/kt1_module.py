@@ -43,8 +43,8 @@ class Kt1Module(Kt1Application):
 
     def new_result(self, people: People, patient: LocalResource, activity_id: str, status: str = "Achieved",
                    performer_url: str | None = None) -> LocalResource:
-        content = res.activity_result(activity_id=activity_id, status=status, score=people.score(),
-                                      patient_url=patient.url, performer_url=performer_url or patient.url,
+        content = res.activity_result(activity_id=activity_id, status=status, patient_url=patient.url,
+                                      performer_url=performer_url or self.new_url("Organization", "ktbench"),
                                       issued=now_instant())
         return LocalResource("Other", self.new_url("CarePlanActivityResult", people.unique_id()), content)
 

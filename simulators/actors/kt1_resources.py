@@ -183,9 +183,13 @@ def status_of(content: dict[str, Any]) -> str | None:
     return None
 
 
-def activity_result(*, activity_id: str, status: str, score: int, patient_url: str, performer_url: str,
+def activity_result(*, activity_id: str, status: str, patient_url: str, performer_url: str,
                     issued: str, name: str = "Score") -> dict[str, Any]:
-    """A CarePlanActivityResult (the documented DiagnosticReport-like elements carried as Other extensions)."""
+    """A CarePlanActivityResult as an Other: seed 003's elements as `CarePlanActivityResult#<Element>` extensions.
+
+    Only elements of seed 003's table travel (no invented ones): the scores themselves belong in
+    Observation results, which KT1 servers do not accept in a message.
+    """
     return {
         "resourceType": "Other",
         "extension": [
@@ -195,7 +199,6 @@ def activity_result(*, activity_id: str, status: str, score: int, patient_url: s
             {"url": RESULT + "Issued", "valueDateTime": issued},
             {"url": RESULT + "Subject", "valueResource": {"reference": patient_url}},
             {"url": RESULT + "Performer", "valueResource": {"reference": performer_url}},
-            {"url": RESULT + "Score", "valueInteger": score},
         ],
         "code": other_code("CarePlanActivityResult"),
     }
@@ -208,7 +211,9 @@ def user_message(*, sender_url: str, recipient_url: str, subject: str, content: 
         "extension": [
             {"url": USER_MESSAGE + "From", "valueResource": {"reference": sender_url}},
             {"url": USER_MESSAGE + "To", "valueResource": {"reference": recipient_url}},
-            {"url": USER_MESSAGE + "MessageKind", "valueCoding": coding(USER_MESSAGE_KIND_SYSTEM, kind)},
+            # seed 003 types MessageKind as CodeableConcept (a bare valueCoding is only tolerated, with a warning)
+            {"url": USER_MESSAGE + "MessageKind",
+             "valueCodeableConcept": {"coding": [coding(USER_MESSAGE_KIND_SYSTEM, kind)]}},
             {"url": USER_MESSAGE + "SubjectString", "valueString": subject},
             {"url": USER_MESSAGE + "Content", "valueString": content},
         ],

@@ -5,7 +5,8 @@ benchmark (benchmarks/kt1_suite.py): start the reference server - possibly
 with a fault switched on - with the bench's short timers and webhook
 receiver, run `pytest steps/kt1 --kt-targets FILE --kt-target embedded`, and
 turn the JUnit XML into per-scenario outcomes plus the requirement each
-failure names.
+failure names.  Live profile validation is on by default (`validate`), so a
+fault only the validator can see is killed too (KT1-PROFILE-EXCHANGE).
 """
 
 from __future__ import annotations
@@ -78,9 +79,11 @@ def read_junit(path: Path) -> list[ScenarioResult]:
 
 def run_kt1_suite(workdir: Path, *, faults: Sequence[str] = (), workers: int | None = None,
                   claim_timeout: float = 1.0, extra_args: Sequence[str] = (), timeout: float = 600.0,
-                  pycache: Path | None = None) -> SuiteRun:
+                  pycache: Path | None = None, validate: str = "on", fail_on: str = "error") -> SuiteRun:
     """Start an embedded server (with `faults`), run the whole KT1 suite against it, return its verdicts.
 
+    `validate` / `fail_on`: the plugin's --kt-validate and --kt-fail-on (profile findings in the server's
+    answers fail scenarios at or above `fail_on`).
     `pycache`: a directory for compiled (and assertion-rewritten) modules shared by several runs
     (PYTHONPYCACHEPREFIX), so repeated runs do not recompile everything when the environment sets
     PYTHONDONTWRITEBYTECODE; the source tree stays free of __pycache__ directories.
@@ -94,7 +97,8 @@ def run_kt1_suite(workdir: Path, *, faults: Sequence[str] = (), workers: int | N
         args = [sys.executable, "-m", "pytest", str(SUITE_DIR), "--rootdir", str(REPO), "-q",
                 "-p", "no:cacheprovider", "-p", "no:allure_pytest", "-p", "no:anyio", "-p", "no:faker",
                 "-p", "no:allure_pytest_bdd",
-                "--kt-targets", str(targets), "--kt-target", "embedded", "--kt-validate", "off",
+                "--kt-targets", str(targets), "--kt-target", "embedded", "--kt-validate", validate,
+                "--kt-fail-on", fail_on,
                 "--junitxml", str(junit), "--tb", "line", *extra_args]
         if workers:
             args += ["-n", str(workers)]

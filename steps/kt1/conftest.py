@@ -22,6 +22,16 @@ from steps.kt1.steps_sso import *  # noqa: F403
 from steps.kt1.world import Kt1World, target_options
 
 
+# What a failing end-of-scenario profile check names (ktbench.pytest_plugin): the exchanged messages must
+# conform to the KT1.3 resource profiles (seed 003 element tables, profiles/kt1/).
+PROFILE_REQUIREMENT = "KT1-PROFILE-EXCHANGE"
+
+
+@pytest.fixture
+def kt_profile_requirement() -> str:
+    return PROFILE_REQUIREMENT
+
+
 @pytest.fixture
 def kt1(kt_target, kt_http, kt_faker) -> Kt1World:
     """A fresh world per scenario: new actors, faker data seeded from the scenario id."""

@@ -142,6 +142,12 @@ def _(kt1: Kt1World) -> None:
     kt1.claim_answer, kt1.claimed = kt1.module.claim(kt1.patient.url, fmt="xml")
 
 
+@then("every message the server sent so far conforms to the KT1.3 profiles")
+def _(kt_profile_check) -> None:
+    """The live validation of this scenario's exchanges, judged now (KT1-PROFILE-EXCHANGE) by the run's policy."""
+    kt_profile_check()
+
+
 @then("the claim answer is XML")
 def _(kt1: Kt1World) -> None:
     _require_xml(kt1, kt1.need(kt1.claim_answer, "a claim"), "KT1-FMT-XML-CLAIM", "the claim")

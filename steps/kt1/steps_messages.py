@@ -272,7 +272,9 @@ def _(kt1: Kt1World) -> None:
 def _(kt1: Kt1World) -> None:
     mine = kt1.need(kt1.module_careplan, "the module's copy of the care plan (Given the module has received it)")
     res.set_careplan_activity_status(mine.content, kt1.activity_id, "InProgress")
-    result = kt1.module.send("CreateOrUpdateCarePlan", mine, [], patient_url=kt1.patient.url)
+    # seed 003: a CreateOrUpdateCarePlan carries the Patient's content along with the care plan
+    result = kt1.module.send("CreateOrUpdateCarePlan", mine, [kt1.need(kt1.patient, "the patient")],
+                             patient_url=kt1.patient.url)
     check_accepted(kt1.remember("module care plan update", result))
 
 
