@@ -53,4 +53,7 @@ def serve_kt1(
         raise typer.Exit(2) from None
     shown = public_base or f"http://{host}:{port}"
     typer.echo(f"KT1 reference server on {shown}/FHIR/Koppeltaal (db: {db}; faults: {', '.join(fault or []) or 'none'})")
-    uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off")
+    # httptools: the C parser (a dependency); no access log: with log level warning its lines were never
+    # shown, but uvicorn still formatted each one.  loop "auto" takes uvloop when it is installed.
+    uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off", http="httptools",
+                access_log=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
         raise bad_request("Request body is empty", "structure")
     content_type = request.headers.get("content-type", "")
     looks_xml = raw.lstrip()[:1] == b"<"
+    walk = True
     if _is_xml_type(content_type) or (looks_xml and "json" not in content_type.lower()):
         from ktbench.dstu1.xmlcodec import XmlCodecError, parse_xml
         try:
@@ -89,6 +91,7 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
         except XmlCodecError as exc:
             raise bad_request(f"Malformed XML: {exc}", "structure") from None
     else:
+        walk = _json_may_be_refused(raw)
         try:
             obj = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except RecursionError:
@@ -97,7 +100,8 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
             raise bad_request(f"Malformed JSON: {exc}", "structure") from None
     if not isinstance(obj, dict):
         raise bad_request("Request body must be a JSON object", "structure")
-    find_empty_array_element(obj)
+    if walk:
+        find_empty_array_element(obj)
     return obj
 
 
@@ -121,6 +125,32 @@ def _refuse_constant(name: str) -> Any:
 
 
 MAX_DEPTH = 100  # real KT1 messages nest about 15 levels; far deeper is an attack or garbage
+
+
+# An array member that is `null`, `{}` or `""` follows `[` or `,` in the JSON text (inside strings these
+# characters are escaped or harmless: a match there only costs the exact walk).
+_EMPTY_MEMBER = re.compile(rb'[\[,][ \t\n\r]*(?:null|""|\{[ \t\n\r]*\})')
+_EMPTY_OBJECT = re.compile(rb'\{[ \t\n\r]*\}')
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _json_may_be_refused(raw: bytes) -> bool:
+    """False when the (already parsed) JSON text can hold neither an empty array element nor nesting deeper
+    than MAX_DEPTH, so `find_empty_array_element` could not refuse it; scans at C speed instead of walking."""
+    # substring tests first: several times faster than the regex, which only runs when one of them hits
+    if (b"null" in raw or b'""' in raw or _EMPTY_OBJECT.search(raw)) and _EMPTY_MEMBER.search(raw):
+        return True
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False  # a value MAX_DEPTH + 1 levels down needs that many containers around it
+    depth = deepest = 0
+    for char in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if char in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest > MAX_DEPTH
 
 
 def find_empty_array_element(obj: Any) -> None:

@@ -33,6 +33,7 @@ from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import Application
 from simulators.kt1.errors import FhirError, Issue, bad_request, conflict, forbidden
 from simulators.kt1.http import Caller
+from simulators.kt1.store import dumps
 
 WRONG_TEXT_FAULT = "Version conflict detected."
 
@@ -220,7 +221,9 @@ def accept(ctx: Kt1Context, caller: Caller, bundle: dict[str, Any], base: str) -
                           content=res.content, updated=stamp)
             for res in msg.resources
         ]
-        header = _delivered_header(msg, minted)
+        # serialised once for every recipient's copy
+        header = dumps(_delivered_header(msg, minted))
+        delivered_json = dumps(delivered_entries)
         for app in recipients(ctx, caller.app, msg.event):
             if not ctx.fault("no-replaced-by-new-version"):
                 _supersede(ctx, app.domain, app.id, msg.focal.url, stamp)
@@ -228,7 +231,7 @@ def accept(ctx: Kt1Context, caller: Caller, bundle: dict[str, Any], base: str) -
                 domain=app.domain, recipient=app.id, sender=caller.app.id, event=msg.event,
                 patient=msg.patient, focal=msg.focal.url, identifier=msg.identifier, status="New",
                 last_changed=stamp, version=ctx.next_version(), created=now, header=header,
-                entries=delivered_entries)
+                entries=delivered_json)
             if app.webhook_url and not ctx.fault("no-webhook"):
                 notifications.append({"app": app.id, "message_id": message_id, "event": msg.event,
                                       "identifier": msg.identifier})
@@ -237,7 +240,7 @@ def accept(ctx: Kt1Context, caller: Caller, bundle: dict[str, Any], base: str) -
 
 
 def _delivered_header(msg: ParsedMessage, minted: dict[str, str]) -> dict[str, Any]:
-    header = copy.deepcopy(msg.header)
+    header = dict(msg.header)  # only top-level keys are replaced below, and the copy is serialised at once
     header["data"] = [{"reference": with_version(msg.focal.url, minted[msg.focal.url])}]
     header["extension"] = [
         ext for ext in header.get("extension") or []

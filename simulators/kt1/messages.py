@@ -96,6 +96,8 @@ def expire_claims(ctx: Kt1Context) -> None:
     deadline = ctx.now() - ctx.settings.claim_timeout_seconds
     rows = ctx.store.all("SELECT id, claim_expiries FROM messages WHERE status = 'Claimed' AND claimed_at < ?",
                          (deadline,))
+    if not rows:
+        return
     stamp = ctx.instant()
     for row in rows:
         expiries = row["claim_expiries"] + 1
@@ -121,9 +123,10 @@ def claim_next(ctx: Kt1Context, caller: Caller, patient: str | None, event: str 
         row = ctx.store.one(sql + " ORDER BY id LIMIT 1", tuple(args))
         if row is not None and not ctx.fault("double-claim"):
             stamp = ctx.instant()
-            ctx.store.update_message(row["id"], status="Claimed", claimed_at=ctx.now(), last_changed=stamp,
-                                     version=ctx.next_version())
-            row = ctx.store.message(row["id"])
+            claimed = {"status": "Claimed", "claimed_at": ctx.now(), "last_changed": stamp,
+                       "version": ctx.next_version()}
+            ctx.store.update_message(row["id"], **claimed)
+            row = {**dict(row), **claimed}  # the row as stored now, without reading it back
     self_link = base + MESSAGE_HEADER_SEARCH_PATH + "?_query=" + CLAIM_QUERY
     if row is None:
         return bundles.feed(title="No new messages", updated=ctx.instant(), base=base, self_link=self_link,
@@ -231,10 +234,13 @@ def header_url(base: str, message_id: int) -> str:
     return f"{base}{MESSAGE_HEADER_PATH}/{message_id}"
 
 
-def header_content(row: sqlite3.Row) -> dict[str, Any]:
+def header_content(row: sqlite3.Row, local_time_format: bool = False) -> dict[str, Any]:
     header = loads(row["header"])
+    last_changed = row["last_changed"]
+    if local_time_format:  # fault last-changed-not-instant: a .NET DateTime.ToString() instead of an instant
+        last_changed = last_changed[:19].replace("-", "/").replace("T", " ")
     status_ext = [{"url": EXT_PS_STATUS, "valueCode": row["status"]},
-                  {"url": EXT_PS_LAST_CHANGED, "valueInstant": row["last_changed"]}]
+                  {"url": EXT_PS_LAST_CHANGED, "valueInstant": last_changed}]
     if row["exception"]:
         status_ext.append({"url": EXT_PS_EXCEPTION, "valueString": row["exception"]})
     header.setdefault("extension", [])
@@ -247,9 +253,9 @@ def header_content(row: sqlite3.Row) -> dict[str, Any]:
 
 def header_entry(ctx: Kt1Context, row: sqlite3.Row, base: str) -> dict[str, Any]:
     url = header_url(base, row["id"])
+    content = header_content(row, ctx.fault("last-changed-not-instant"))
     return bundles.entry(title=f"MessageHeader with IID={row['id']}", entry_id=url,
-                         self_link=f"{url}{HISTORY}{row['version']}", content=header_content(row),
-                         updated=row["last_changed"])
+                         self_link=f"{url}{HISTORY}{row['version']}", content=content, updated=row["last_changed"])
 
 
 def message_bundle(ctx: Kt1Context, row: sqlite3.Row, base: str, self_link: str) -> dict[str, Any]:
@@ -284,8 +290,8 @@ def acknowledge(ctx: Kt1Context, caller: Caller, path_tail: str, body: dict[str,
             stored = {k: v for k, v in body.items() if k != "extension"}
             changes["header"] = dumps(stored)
         ctx.store.update_message(message_id, **changes)
-        row = ctx.store.message(message_id)
-    return header_content(row)
+        row = {**dict(row), **changes}  # the row as stored now, without reading it back
+    return header_content(row, ctx.fault("last-changed-not-instant"))
 
 
 def _status_from(body: dict[str, Any]) -> tuple[str, str | None]:

@@ -127,7 +127,9 @@ class Store:
 
     # -- messages -----------------------------------------------------------------------------
     def insert_message(self, **fields: Any) -> int:
-        fields = {k: dumps(v) if k in ("header", "entries") else v for k, v in fields.items()}
+        # header and entries: objects, or their JSON text when the caller already serialised them
+        fields = {k: dumps(v) if k in ("header", "entries") and not isinstance(v, str) else v
+                  for k, v in fields.items()}
         cols = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
         cur = self.execute(f"INSERT INTO messages ({cols}) VALUES ({marks})", tuple(fields.values()))

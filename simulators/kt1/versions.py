@@ -15,10 +15,20 @@ from datetime import UTC, datetime
 _TICKS_PER_SECOND = 10_000_000  # 100 ns ticks
 
 
+# (second, its formatted text): a server mints several versions per second, strftime once is enough
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_ticks(ticks: int) -> str:
+    global _last_second
     seconds, rest = divmod(ticks, _TICKS_PER_SECOND)
     millis, frac = divmod(rest, 10_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    cached = _last_second  # one read: another thread may replace the tuple, never half of it
+    if cached[0] == seconds:
+        stamp = cached[1]
+    else:
+        stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, stamp)
     return f"{stamp}:{millis:03d}.{frac:04d}"
 
 
