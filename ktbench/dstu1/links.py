@@ -36,3 +36,20 @@ def path_of(url: str) -> str:
 
 def last_segment(url: str) -> str:
     return strip_history(url).rstrip("/").rsplit("/", 1)[-1]
+
+
+def entry_self_link(entry: dict) -> str | None:
+    """The `self` href of a bundle entry, or None.
+
+    Tolerates `link` sent as a single object instead of an array (the Kick-ASS JS game does that), so the
+    server, the validator and the actors all read the same link from the same entry.
+    """
+    links = entry.get("link")
+    if isinstance(links, dict):
+        links = [links]
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("rel") == "self" and isinstance(link.get("href"), str):
+            return link["href"]
+    return None

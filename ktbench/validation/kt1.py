@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ktbench.dstu1.constants import EXT_PATIENT, EXT_PROCESSING_STATUS, NAMESPACE, OTHER_USAGE_SYSTEM
+from ktbench.dstu1.links import entry_self_link
 from ktbench.validation import primitives
 from ktbench.validation.findings import ERROR, INFORMATION, WARNING, Finding
 from ktbench.validation.loader import (
@@ -192,20 +193,6 @@ class _Entry:
     kind: str
 
 
-def _self_link(entry: dict) -> str | None:
-    links = entry.get("link")
-    if links is None:
-        return None
-    if isinstance(links, dict):
-        links = [links]
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("rel") == "self" and isinstance(link.get("href"), str):
-            return link["href"]
-    return None
-
-
 def _bundle(std: KT1Standard, w: Walker, bundle: dict, out: list, used: list) -> None:
     entries_raw = bundle.get("entry")
     entries_raw = entries_raw if isinstance(entries_raw, list) else []
@@ -241,7 +228,7 @@ def _bundle(std: KT1Standard, w: Walker, bundle: dict, out: list, used: list) ->
         if content is None and "deleted" not in entry:
             _f(out, ERROR, "cardinality", f"{loc}.content", "entry has no content (and is not a deleted entry)")
         ident = entry.get("id") if isinstance(entry.get("id"), str) else None
-        entries.append(_Entry(i, loc, ident, _self_link(entry), resource, kind_of(resource) if resource else "?"))
+        entries.append(_Entry(i, loc, ident, entry_self_link(entry), resource, kind_of(resource) if resource else "?"))
 
     header = entries[0].resource if entries and entries[0].resource and entries[0].resource.get("resourceType") == "MessageHeader" else None
     # an empty feed (e.g. GetNextNewAndClaim with nothing to claim) is a search result, whatever its tags say

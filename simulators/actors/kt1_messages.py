@@ -29,7 +29,7 @@ from ktbench.dstu1.constants import (
     SECURITY_TAG_SCHEME,
     TAG_SCHEME,
 )
-from ktbench.dstu1.links import strip_history, version_of
+from ktbench.dstu1.links import entry_self_link, strip_history, version_of
 from simulators.actors.kt1_resources import LocalResource
 
 KEEP = object()  # "send the version the sender knows" (the normal case)
@@ -83,14 +83,6 @@ def message_bundle(*, domain: str, event: str, identifier: str, focal: LocalReso
     }
 
 
-def self_link(entry: dict[str, Any]) -> str | None:
-    links = entry.get("link")
-    if isinstance(links, dict):
-        links = [links]
-    for item in links or []:
-        if isinstance(item, dict) and item.get("rel") == "self" and isinstance(item.get("href"), str):
-            return item["href"]
-    return None
 
 
 def bundle_link(bundle: dict[str, Any], rel: str) -> str | None:
@@ -165,7 +157,7 @@ def header_summaries(bundle: dict[str, Any]) -> list[HeaderSummary]:
     for entry in bundle.get("entry") or []:
         content = entry.get("content") if isinstance(entry, dict) else None
         if isinstance(content, dict) and content.get("resourceType") == "MessageHeader":
-            found.append(HeaderSummary(str(entry.get("id", "")), self_link(entry), content))
+            found.append(HeaderSummary(str(entry.get("id", "")), entry_self_link(entry), content))
     return found
 
 
@@ -202,7 +194,7 @@ class DeliveredMessage:
             content = entry.get("content") if isinstance(entry, dict) else None
             if not isinstance(content, dict) or content.get("resourceType") == "MessageHeader":
                 continue
-            link = self_link(entry)
+            link = entry_self_link(entry)
             ident = entry.get("id") if isinstance(entry.get("id"), str) else link
             resources.append(DeliveredResource(strip_history(ident or ""), link, content))
         return cls(bundle, headers[0], resources)

@@ -70,14 +70,3 @@ def as_list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def self_link(entry_obj: dict[str, Any]) -> str | None:
-    """The self link of an entry; tolerates `link` sent as an object (a real JS client quirk)."""
-    links = entry_obj.get("link")
-    if isinstance(links, dict):
-        links = [links]
-    if not isinstance(links, list):
-        return None
-    for link in links:
-        if isinstance(link, dict) and link.get("rel") == "self" and isinstance(link.get("href"), str):
-            return link["href"]
-    return None

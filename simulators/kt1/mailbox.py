@@ -27,7 +27,7 @@ from ktbench.dstu1.constants import (
     TEXT_NO_FOCAL_VERSION,
     TEXT_WRONG_VERSION,
 )
-from ktbench.dstu1.links import strip_history, version_of, with_version
+from ktbench.dstu1.links import entry_self_link, strip_history, version_of, with_version
 from simulators.kt1 import bundles
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import Application
@@ -83,7 +83,7 @@ def parse_message(bundle: dict[str, Any], caller: Caller, ctx: Kt1Context) -> Pa
             continue
         if rtype == "Other":
             _check_other_code(content, i)
-        link = bundles.self_link(item)
+        link = entry_self_link(item)
         entry_id = item.get("id")
         ident = entry_id if isinstance(entry_id, str) and entry_id else link
         if not ident:

@@ -14,7 +14,7 @@ from pytest_bdd import given, parsers, then, when
 
 from ktbench.dstu1.links import strip_history, version_of
 from simulators.actors import kt1_resources as res
-from simulators.actors.kt1_messages import self_link
+from ktbench.dstu1.links import entry_self_link
 from steps.kt1.require import require
 from steps.kt1.world import ACTOR, Kt1World
 
@@ -144,7 +144,7 @@ def _(kt1: Kt1World) -> None:
     require(kt1.listed, "KT1-AD-SEARCH", "the domain has ActivityDefinitions, but none were listed")
     for entry in kt1.listed:
         content = entry.get("content") or {}
-        link = self_link(entry)
+        link = entry_self_link(entry)
         require(content.get("resourceType") == "Other", "KT1-AD-SEARCH",
                 f"ActivityDefinitions are Other resources, got {content.get('resourceType')!r}")
         require(res.ad_identifier(content), "KT1-AD-SEARCH", f"entry {entry.get('id')} has no identifier")
@@ -191,7 +191,7 @@ def _(kt1: Kt1World) -> None:
     require(entry is not None, "KT1-AD-UPDATE", f"ActivityDefinition {_identifier(kt1)} is no longer listed")
     name = (res.ad_extension(entry["content"], "ActivityName") or {}).get("valueString")
     require(name == kt1.new_name, "KT1-AD-UPDATE", f"the listed name should be {kt1.new_name!r}, got {name!r}")
-    link = self_link(entry)
+    link = entry_self_link(entry)
     require(link is not None and version_of(link) == version_of(kt1.activity_links[-1]), "KT1-AD-UPDATE",
             f"the listed self link should carry the latest version {version_of(kt1.activity_links[-1])!r}, "
             f"got {link!r}")
