@@ -1,6 +1,6 @@
 """Repo-root pytest configuration, shared by the bench's own tests (tests/) and the suites (steps/).
 
-Loads ktbench.pytest_plugin, so `pytest steps/kt1 --kt-target URL` works without `ktbench run`; the
+Loads ktbench.runner.plugin, so `pytest steps/kt1 --kt-target URL` works without `ktbench run`; the
 plugin is inert unless --kt-target/--kt-suite is given, so the bench's own tests are unaffected.
 
 The rest of the configuration is in pyproject.toml [tool.pytest.ini_options]: `testpaths = ["tests"]`
@@ -11,4 +11,4 @@ cannot both be active; ktbench reports Gherkin scenarios through allure-pytest-b
 
 from __future__ import annotations
 
-pytest_plugins = ["ktbench.pytest_plugin"]
+pytest_plugins = ["ktbench.runner.plugin"]

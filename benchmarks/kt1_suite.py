@@ -4,8 +4,9 @@ Why: the VZVZ test team runs the suite on every release candidate; it must
 finish in seconds, and it is only worth running if it catches realistic server
 defects.  This script measures the full suite's wall time against the embedded
 reference server (bench timers: 1 s claim timeout) run serially and with
-`-n 2`, then runs the suite once per fault of simulators/kt1/faults.py and
-reports which scenarios (and requirement ids) kill each fault.
+`-n 2`, then runs, once per fault of simulators/kt1/faults.py, the scenarios that carry
+a requirement the fault breaks, and reports which scenarios (and requirement ids)
+kill each fault (ktbench.runner.kill_matrix: the same runner the tests use).
 
 Usage: python benchmarks/kt1_suite.py [--repeat N] [--jobs J] [--no-kill-matrix]  -> JSON on stdout.
 Goal: a full serial run under 15 s; every fault killed.
@@ -26,13 +27,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulators.actors.kt1_suite_run import SuiteRun, run_kt1_suite  # noqa: E402
+from ktbench.cli.registry import build_registry  # noqa: E402
+from ktbench.runner.kill_matrix import kill_run  # noqa: E402
+from ktbench.runner.suite_run import RunOptions, SuiteRun, run_suite  # noqa: E402
 from simulators.kt1.faults import FAULTS  # noqa: E402
+
+REGISTRY = build_registry()
+
+
+def _options(workdir: Path, workers: int | None = None) -> RunOptions:
+    return RunOptions(workers=str(workers) if workers else None, capture_output=True, quiet=True,
+                      pycache=workdir / "pycache")
 
 
 def _timed(workdir: Path, workers: int | None, repeat: int) -> dict:
-    runs: list[SuiteRun] = [run_kt1_suite(workdir / f"w{workers or 1}-{i}", workers=workers,
-                                          pycache=workdir / "pycache") for i in range(repeat)]
+    runs: list[SuiteRun] = [run_suite(REGISTRY, "kt1", workdir=workdir / f"w{workers or 1}-{i}",
+                                      options=_options(workdir, workers)) for i in range(repeat)]
     walls = [r.wall_seconds for r in runs]
     return {
         "workers": workers or 1,
@@ -44,19 +54,14 @@ def _timed(workdir: Path, workers: int | None, repeat: int) -> dict:
 
 
 def _kill_matrix(workdir: Path, jobs: int) -> dict:
-    def one(fault: str) -> tuple[str, SuiteRun]:
-        return fault, run_kt1_suite(workdir / fault, faults=[fault], pycache=workdir / "pycache")
+    def one(fault: str) -> tuple[str, dict]:
+        return fault, kill_run(REGISTRY, "kt1", FAULTS[fault], workdir / fault, _options(workdir)).row()
 
     started = time.perf_counter()
     matrix = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for fault, run in pool.map(one, sorted(FAULTS)):
-            matrix[fault] = {
-                "killed": bool(run.with_outcome("failed")),
-                "killed_by": [{"scenario": s.nodeid, "requirement": s.failed_requirement}
-                              for s in run.with_outcome("failed")],
-                "broken": [s.nodeid for s in run.with_outcome("broken")],
-            }
+        for fault, row in pool.map(one, list(FAULTS)):
+            matrix[fault] = row
     return {
         "faults": len(matrix),
         "killed": sum(1 for row in matrix.values() if row["killed"]),
@@ -77,7 +82,7 @@ def main() -> int:
         workdir = Path(tmp)
         # A first, untimed run compiles every module into the shared pycache (the environment may set
         # PYTHONDONTWRITEBYTECODE); the timed runs then measure the suite, not the compiler.
-        warmup = run_kt1_suite(workdir / "warmup", pycache=workdir / "pycache")
+        warmup = run_suite(REGISTRY, "kt1", workdir=workdir / "warmup", options=_options(workdir))
         result: dict = {
             "benchmark": "kt1_suite",
             "python": platform.python_version(),

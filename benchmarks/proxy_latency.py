@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from simulators.actors.kt1_messages import message_bundle  # noqa: E402
-from simulators.actors.kt1_resources import LocalResource, patient  # noqa: E402
+from simulators.kt1.actors.kt1_messages import message_bundle  # noqa: E402
+from simulators.kt1.actors.kt1_resources import LocalResource, patient  # noqa: E402
 from simulators.kt1.data import load_data  # noqa: E402
 from simulators.kt1.embedded import running_kt1_server  # noqa: E402
 

@@ -145,7 +145,7 @@ def bench_kt1_json(seconds: float) -> dict:
 
 
 def bench_kt1_xml(seconds: float) -> dict:
-    from ktbench.dstu1.xmlcodec import parse_xml, to_xml
+    from ktbench.fhir.dstu1.xmlcodec import parse_xml, to_xml
     from ktbench.validation import validate_bytes
 
     data = to_xml(kt1_message())

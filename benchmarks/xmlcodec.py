@@ -1,4 +1,4 @@
-"""Speed of the DSTU1 XML codec (ktbench.dstu1.xmlcodec): parse_xml and to_xml calls per CPU second.
+"""Speed of the DSTU1 XML codec (ktbench.fhir.dstu1.xmlcodec): parse_xml and to_xml calls per CPU second.
 
 Why: the validator converts every KT1 XML message with parse_xml before validating the JSON model
 (benchmarks/validator.py, goal kt1_bundles_per_s_xml >= 1,000 per core), and the KT1 reference server
@@ -100,7 +100,7 @@ def measure(codec: Any, name: str, xml: bytes, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each throughput measurement")
-    parser.add_argument("--module", default="ktbench.dstu1.xmlcodec", help="module providing parse_xml/to_xml")
+    parser.add_argument("--module", default="ktbench.fhir.dstu1.xmlcodec", help="module providing parse_xml/to_xml")
     args = parser.parse_args()
     codec = importlib.import_module(args.module)
     source, docs = documents(codec)

@@ -1,6 +1,6 @@
 """Which validation findings decide a scenario's verdict: the threshold (`--fail-on`) and the policy file.
 
-Live validation (ktbench.client) reports findings on every exchange; this module
+Live validation (ktbench.http.client) reports findings on every exchange; this module
 says what they mean for the verdict, so the validator's profiles stay the same
 for every partner while a run can still be told "this rule is only a warning
 here" or "this deviation is known and accepted":
@@ -20,13 +20,13 @@ its reason; only `ignore` drops a finding from the report altogether.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ktbench.events import Finding
+from ktbench.core.events import Finding
+from ktbench.core.tomlfile import read_toml
 
 FAIL_ON_CHOICES = ("error", "warning", "never")
 DEFAULT_FAIL_ON = "error"
@@ -82,7 +82,7 @@ class ValidationPolicy:
     def review(self, finding: Finding) -> Finding | None:
         """The finding as this run reports it: severity overridden, or None when the policy ignores it.
 
-        A suppressed finding arrives as information (ktbench.client) and is left alone.
+        A suppressed finding arrives as information (ktbench.http.client) and is left alone.
         """
         if not self.overrides:
             return finding
@@ -111,14 +111,7 @@ def load_policy(path: str | Path | None, fail_on: str = DEFAULT_FAIL_ON) -> Vali
     if path is None:
         return ValidationPolicy(fail_on=fail_on)
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read validation policy {path}: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"validation policy {path} is not valid TOML: {exc}") from None
+    data = read_toml(path, "validation policy", PolicyError)
     return policy_from_dict(data, fail_on=fail_on, source=str(path), base_dir=path.parent)
 
 
@@ -163,7 +156,11 @@ def _suppressions(data: dict[str, Any], where: str, base_dir: Path) -> Any:
     inline = data.get("suppression")
     if ref is None and inline is None:
         return None
-    from ktbench.validation.suppressions import SuppressionError, SuppressionSet, load_suppressions
+    from ktbench.validation.suppressions import (
+        SuppressionError,
+        SuppressionSet,
+        load_suppressions,
+    )
 
     items: list[Any] = []
     sources = []

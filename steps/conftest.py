@@ -1,7 +1,7 @@
 """Fixtures and shared steps for every suite under steps/.
 
-The engine fixtures (`kt_target`, `kt_http`, `kt_events`) come from
-ktbench.pytest_plugin; this file adds the per-scenario ones.  Generic step
+The engine fixtures (`kt_target`, `kt_http`, `kt_events`, `kt_requirements`) come
+from ktbench.runner.fixtures; this file adds the per-scenario ones.  Generic step
 definitions from steps.common are imported here so that every suite sees them
 (pytest-bdd registers steps as fixtures in the module that defines them).
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ktbench.core.requirements import ScenarioRequirements
 from steps.common import *  # noqa: F403  (the shared step definitions)
 from steps.common import ScenarioContext
 
@@ -21,10 +22,9 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def kt_context(request: pytest.FixtureRequest) -> ScenarioContext:
-    """Fresh state for each scenario; knows the scenario's requirement ids for assertion messages."""
-    reqs = tuple(sorted({str(v) for n, v in request.node.user_properties if n == "requirement"}))
-    return ScenarioContext(requirements=reqs)
+def kt_context(kt_requirements: ScenarioRequirements) -> ScenarioContext:
+    """Fresh state for each scenario; knows the scenario's requirement ids for its checks."""
+    return ScenarioContext(requirements=kt_requirements)
 
 
 @pytest.fixture

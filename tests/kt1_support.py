@@ -45,7 +45,7 @@ JSON_CT = "application/json; charset=utf-8"
 TEXT_NO_FOCAL_VERSION = "No version specified for the focal resource, message is rejected."
 TEXT_WRONG_VERSION = "The specified resource version is not correct"
 
-# Application instances of ktbench/data/kt1_default.toml: short name -> (username, password)
+# Application instances of simulators/kt1/default_data.toml: short name -> (username, password)
 CREDS = {
     "portal": ("ktbench-portal", "portal-secret"),
     "module": ("ktbench-module", "module-secret"),

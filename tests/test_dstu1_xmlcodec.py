@@ -1,4 +1,4 @@
-"""Tests for the DSTU1 JSON <-> XML codec (ktbench.dstu1.xmlcodec).
+"""Tests for the DSTU1 JSON <-> XML codec (ktbench.fhir.dstu1.xmlcodec).
 
 Fixture tests read the shared KT1 examples (../shared/fixtures/kt1) and XSDs (../shared/kt1-xsd) and
 skip when that folder is absent; everything else uses hand-made documents.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from ktbench.dstu1.xmlcodec import XmlCodecError, parse_xml, to_xml
+from ktbench.fhir.dstu1.xmlcodec import XmlCodecError, parse_xml, to_xml
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 FIXTURES = SHARED / "fixtures" / "kt1"

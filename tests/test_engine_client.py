@@ -1,4 +1,4 @@
-"""ktbench.client: every exchange becomes one redacted event; transport errors are TargetUnreachable."""
+"""ktbench.http.client: every exchange becomes one redacted event; transport errors are TargetUnreachable."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from ktbench.client import BearerAuth, RecordingClient, TargetUnreachable
-from ktbench.events import EventRecorder, EventStream, HttpExchange, ValidationReported
-from ktbench.redact import Redactor
-from ktbench.targets import BenchError, target_from_url
+from ktbench.http.client import BearerAuth, RecordingClient, TargetUnreachable
+from ktbench.core.events import EventRecorder, EventStream, HttpExchange, ValidationReported
+from ktbench.core.redact import Redactor
+from ktbench.core.errors import BenchError
+from ktbench.generations.kt1 import GENERATION as KT1
 
 
 def closed_port_url() -> str:
@@ -45,7 +46,7 @@ def recorded() -> tuple[RecordingClient, EventRecorder]:
 
 def test_exchange_event_is_redacted(recorded: tuple[RecordingClient, EventRecorder]) -> None:
     client, recorder = recorded
-    portal = target_from_url("http://kt1.test").role("portal")
+    portal = KT1.target_for_url("http://kt1.test").role("portal")
     response = client.get("http://kt1.test/FHIR/Koppeltaal/metadata", auth=portal)
     assert response.status_code == 200
     (exchange,) = recorder.of(HttpExchange)

@@ -1,4 +1,4 @@
-"""ktbench.events and the writers fed by it: ordering, filtering, serialisation, summaries, JUnit rewrite."""
+"""ktbench.core.events and the writers fed by it: ordering, filtering, serialisation, summaries, JUnit rewrite."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ktbench.events import (
+from ktbench.core.events import (
     EventRecorder,
     EventStream,
     Finding,
@@ -114,20 +114,29 @@ def test_json_summary_counts_and_requirement_coverage(tmp_path: Path) -> None:
     stream.subscribe(JsonSummaryWriter(path))
     stream.emit(RunStarted(suite="kt1", target_name="t", target_url="http://t", target_kind="kt1-server"))
     stream.emit(scenario("s1", "passed", ("KT1-A", "KT1-B")))
-    stream.emit(scenario("s2", "failed", ("KT1-B",), message="[KT1-B] expected 200, got 500"))
+    stream.emit(scenario("s2", "failed", ("KT1-B",), message="KT1-B: expected 200, got 500",
+                         failed_requirement="KT1-B"))
     stream.emit(scenario("s3", "skipped", ()))
+    # fails KT1-D after verifying KT1-C: only KT1-D is blamed; KT1-E was never reached
+    stream.emit(scenario("s4", "failed", ("KT1-C", "KT1-D", "KT1-E"), message="KT1-D: no",
+                         failed_requirement="KT1-D", checked_requirements=("KT1-C",)))
     assert not path.exists()  # written at the end only
     stream.emit(RunFinished(duration=2.5, counts=()))
     data = json.loads(path.read_text())
     assert data["verdict"] == "failed"
-    assert data["counts"] == {"passed": 1, "failed": 1, "broken": 0, "skipped": 1, "total": 3}
+    assert data["counts"] == {"passed": 1, "failed": 2, "broken": 0, "skipped": 1, "total": 4}
     assert data["requirements"]["KT1-A"]["outcome"] == "passed"
     assert data["requirements"]["KT1-B"] == {"outcome": "failed", "counts": {"passed": 1, "failed": 1, "broken": 0,
                                                                              "skipped": 0},
-                                             "scenarios": ["s1", "s2"]}
+                                             "scenarios": ["s1", "s2"], "failed_by": ["s2"]}
+    requirements = data["requirements"]
+    assert (requirements["KT1-C"]["outcome"], requirements["KT1-D"]["outcome"]) == ("passed", "failed")
+    assert requirements["KT1-E"]["outcome"] == "skipped" and requirements["KT1-E"]["counts"]["failed"] == 0
+    assert sum(1 for r in requirements.values() if r["outcome"] == "failed") == 2, "one blamed per failure"
     assert data["untraced_scenarios"] == ["s3"]
     assert data["target"]["url"] == "http://t"
-    assert [s["outcome"] for s in data["scenarios"]] == ["passed", "failed", "skipped"]
+    assert [s["outcome"] for s in data["scenarios"]] == ["passed", "failed", "skipped", "failed"]
+    assert data["scenarios"][3]["failed_requirement"] == "KT1-D"
 
 
 def test_console_summary_separates_failed_from_broken() -> None:
@@ -137,7 +146,8 @@ def test_console_summary_separates_failed_from_broken() -> None:
     stream.subscribe(results)
     stream.subscribe(ConsoleSummary(chunks.append, results, width=120))
     stream.emit(RunStarted(suite="kt1", target_name="t", target_url="http://t", target_kind="kt1-server"))
-    stream.emit(scenario("s1", "failed", ("KT1-A",), message="AssertionError: [KT1-A] wrong fhirVersion"))
+    stream.emit(scenario("s1", "failed", ("KT1-A",), message="RequirementFailed: KT1-A: wrong fhirVersion",
+                         failed_requirement="KT1-A"))
     stream.emit(scenario("s2", "broken", ("KT1-B",), message="TargetUnreachable: refused",
                          error_type="TargetUnreachable"))
     stream.emit(RunFinished(duration=1.0, counts=()))

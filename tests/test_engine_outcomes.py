@@ -1,10 +1,14 @@
-"""The plugin's verdicts on a purpose-built mini suite, run by plain pytest with `-p ktbench.pytest_plugin`.
+"""The plugin's verdicts on a purpose-built mini suite, run by plain pytest with `-p ktbench.runner.plugin`.
 
 Each scenario ends a different way; the test checks that pytest, JUnit, Allure
 and the JSON summary agree: an assertion is FAILED, anything else that stops a
 scenario (bench error, undefined step, a fixture failing before the scenario
 starts) is BROKEN (<error> in JUnit), pytest.skip is SKIPPED - and that every
-scenario appears in Allure, also the one that never started.
+scenario appears in Allure, also the one that never started.  And the
+requirement plumbing: a failure blames exactly the requirement its check names,
+a check naming a requirement the scenario does not carry is a bench defect
+(BROKEN), a failed precondition is BROKEN naming the requirement the target
+broke, and requirements verified before a failure stay passed.
 """
 
 from __future__ import annotations
@@ -46,13 +50,33 @@ Feature: Mini suite
   @req:MINI-SKIP
   Scenario: is skipped
     Given a step that skips
+
+  @req:MINI-FIRST @req:MINI-SECOND
+  Scenario: verifies one requirement and fails the next
+    Then the first requirement holds
+    And the second requirement does not
+
+  @req:MINI-FIRST
+  Scenario: names a requirement it does not carry
+    Then a check names MINI-ELSEWHERE
+
+  @req:MINI-FIRST @req:MINI-SECOND
+  Scenario: fails a bare assert with two requirements
+    Then a bare assert fails
+
+  @req:MINI-SECOND
+  Scenario: misses its precondition
+    Given the target broke the precondition MINI-FIRST
+    Then the second requirement does not
 """
 
 STEPS = """\
 import pytest
 from pytest_bdd import given, scenarios, then
 
-from ktbench.targets import BenchError, Secret
+from ktbench.core.errors import BenchError
+from ktbench.core.requirements import precondition, require
+from ktbench.core.secret import Secret
 
 scenarios("mini.feature")
 
@@ -91,6 +115,31 @@ def _():
 @given("a step that skips")
 def _():
     pytest.skip("not applicable to this target")
+
+
+@then("the first requirement holds")
+def _():
+    require(True, "MINI-FIRST", "holds")
+
+
+@then("the second requirement does not")
+def _():
+    require(False, "MINI-SECOND", "the target broke the second rule")
+
+
+@then("a check names MINI-ELSEWHERE")
+def _():
+    require(True, "MINI-ELSEWHERE", "this scenario was not written to judge it")
+
+
+@then("a bare assert fails")
+def _():
+    assert False, "which requirement?"
+
+
+@given("the target broke the precondition MINI-FIRST")
+def _():
+    precondition(False, "MINI-FIRST", "the set-up the scenario needs failed")
 """
 
 
@@ -101,7 +150,8 @@ def test_outcomes_agree_across_reports(tmp_path: Path) -> None:
     (suite / "test_mini.py").write_text(STEPS, encoding="utf-8")
     alluredir, junit, summary = tmp_path / "allure", tmp_path / "junit.xml", tmp_path / "summary.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "--rootdir", str(suite), "-p", "ktbench.pytest_plugin",
+        [sys.executable, "-m", "pytest", str(suite), "--rootdir", str(suite), "-p", "ktbench.runner.plugin",
+         "--kt-generation", "ktbench.generations.kt1:GENERATION",
          "-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:anyio", "--kt-target", "http://127.0.0.1:1",
          "--kt-summary", str(summary), "--alluredir", str(alluredir), "--junitxml", str(junit), "-rA"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -116,11 +166,31 @@ def test_outcomes_agree_across_reports(tmp_path: Path) -> None:
         "has an undefined step": "broken",
         "breaks before it starts": "broken",
         "is skipped": "skipped",
+        "verifies one requirement and fails the next": "failed",
+        "names a requirement it does not carry": "broken",
+        "fails a bare assert with two requirements": "broken",
+        "misses its precondition": "broken",
     }
     # the JSON summary
     data = json.loads(summary.read_text(encoding="utf-8"))
     assert {s["name"]: s["outcome"] for s in data["scenarios"]} == expected
-    assert data["counts"] == {"passed": 1, "failed": 1, "broken": 4, "skipped": 1, "total": 7}
+    assert data["counts"] == {"passed": 1, "failed": 2, "broken": 7, "skipped": 1, "total": 11}
+    scenario = {s["name"]: s for s in data["scenarios"]}
+    assert scenario["fails"]["failed_requirement"] == "MINI-FAIL"  # a bare assert: the only requirement
+    partly = scenario["verifies one requirement and fails the next"]
+    assert partly["failed_requirement"] == "MINI-SECOND" and partly["checked_requirements"] == ["MINI-FIRST"]
+    first = data["requirements"]["MINI-FIRST"]
+    assert first["counts"]["failed"] == 0 and first["counts"]["passed"] == 1, "verified before the failure: not blamed"
+    assert first["outcome"] == "broken"  # two other scenarios carrying it could not judge it
+    assert data["requirements"]["MINI-SECOND"]["outcome"] == "failed"
+    assert data["requirements"]["MINI-SECOND"]["failed_by"] == [partly["nodeid"]]
+    assert "bench defect: a check names requirement MINI-ELSEWHERE" in scenario[
+        "names a requirement it does not carry"]["message"]
+    assert "bench defect: a failing check names no requirement" in scenario[
+        "fails a bare assert with two requirements"]["message"]
+    missed = scenario["misses its precondition"]
+    assert missed["error_type"] == "PreconditionFailed" and "precondition not met: MINI-FIRST" in missed["message"]
+    assert missed["failed_requirement"] is None
     by_name = {s["name"]: s for s in data["scenarios"]}
     assert by_name["breaks on a bench error"]["error_type"] == "BenchError"
     assert by_name["has an undefined step"]["error_type"] == "StepDefinitionNotFoundError"
@@ -140,7 +210,7 @@ def test_outcomes_agree_across_reports(tmp_path: Path) -> None:
     # JUnit: failures are conformance failures only; everything broken is an <error>
     suite_el = ET.parse(junit).getroot().find("testsuite")
     assert suite_el is not None
-    assert (suite_el.get("failures"), suite_el.get("errors"), suite_el.get("skipped")) == ("1", "4", "1")
+    assert (suite_el.get("failures"), suite_el.get("errors"), suite_el.get("skipped")) == ("2", "7", "1")
     for case in suite_el.iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         kinds = {child.tag for child in case} - {"properties", "system-out", "system-err"}
@@ -148,7 +218,7 @@ def test_outcomes_agree_across_reports(tmp_path: Path) -> None:
             props["ktbench.outcome"]] == kinds, case.get("name")
 
     # pytest's own terminal: BROKEN is shown as an error, with the reason
-    assert "1 failed, 1 passed, 1 skipped, 4 errors" in output
+    assert "2 failed, 1 passed, 1 skipped, 7 errors" in output
     assert "BROKEN" in output
 
     # the Secret fixture was a step argument: allure-pytest-bdd wrote its repr, never its value

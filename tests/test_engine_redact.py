@@ -1,4 +1,4 @@
-"""ktbench.redact: every kind of secret the bench can see is blanked before it reaches an event."""
+"""ktbench.core.redact: every kind of secret the bench can see is blanked before it reaches an event."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ktbench.redact import (
+from ktbench.core.redact import (
     REDACTED,
     SENSITIVE_FIELDS,
     Redactor,

@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ktbench.targets import target_from_url
+from ktbench.generations.kt1 import GENERATION as KT1
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SECRETS = target_from_url("http://x").secrets()
+DEFAULT_SECRETS = KT1.target_for_url("http://x").secrets()
 PORTAL_BASIC = base64.b64encode(b"ktbench-portal:portal-secret").decode()
 
 
@@ -233,7 +233,8 @@ def test_nonconforming_target_fails(tmp_path: Path, double: dict[str, str]) -> N
     assert summary["requirements"]["KT1-META-OAUTH-URIS"]["outcome"] == "passed"
     (failed,) = [s for s in summary["scenarios"] if s["outcome"] == "failed"]
     assert "fhirVersion" in failed["message"] and "1.0.2" in failed["message"]
-    assert failed["message"].count("[KT1-META-CONFORMANCE]") == 1 and failed["http_exchanges"] == 1
+    assert failed["message"].count("KT1-META-CONFORMANCE: ") == 1 and failed["http_exchanges"] == 1
+    assert failed["failed_requirement"] == "KT1-META-CONFORMANCE"
 
     conf = out.result("returns the Koppeltaal Conformance statement")
     assert conf["status"] == "failed"
@@ -317,7 +318,7 @@ def test_unreachable_target_is_broken_not_failed(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 def test_bad_targets_file_is_a_usage_error(tmp_path: Path) -> None:
     targets = tmp_path / "targets.toml"
-    targets.write_text('[targets.acc]\nulr = "http://x"\n', encoding="utf-8")
+    targets.write_text('[targets.acc]\nkind = "kt1-server"\nulr = "http://x"\n', encoding="utf-8")
     out = ktbench_run(tmp_path, "--targets", str(targets), "--target", "acc")
     assert out.rc == 2
     assert "unknown key 'ulr' (did you mean 'url'?)" in out.proc.stderr
@@ -341,7 +342,8 @@ def test_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tup
     from ktbench.cli import app
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "targets.toml").write_text('[targets.acceptance]\nurl = "http://127.0.0.1:1"\n', encoding="utf-8")
+    (tmp_path / "targets.toml").write_text('[targets.acceptance]\nkind = "kt1-server"\nurl = "http://127.0.0.1:1"\n',
+                                            encoding="utf-8")
     result = CliRunner().invoke(app, ["run", *(a.format(tmp=tmp_path) for a in args)])
     assert result.exit_code == 2, result.output
     assert message in result.stderr

@@ -32,15 +32,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ktbench.client import RecordingClient, validation_event
-from ktbench.events import EventRecorder, EventStream, Finding, ValidationReported
-from ktbench.pytest_plugin import (
-    InvalidBenchRequest,
-    ProfileViolation,
-    classify_exception,
-    load_validator,
-    profile_verdict,
-)
+from ktbench.http.client import RecordingClient, validation_event
+from ktbench.core.events import EventRecorder, EventStream, Finding, ValidationReported
+from ktbench.runner.outcomes import classify_exception
+from ktbench.runner.plugin import load_validator
+from ktbench.runner.verdict import InvalidBenchMessage, ProfileViolation, profile_verdict
 from ktbench.validation_policy import PolicyError, ValidationPolicy, load_policy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,7 +124,7 @@ def test_suppressions_from_a_file_and_inline_are_merged(tmp_path: Path) -> None:
     ("version = 1\n[severity]\n'kt1.binding' = 'fatal'\n", "must be one of error, warning, information, ignore"),
     ("version = 1\n[severity]\nkt1.binding = 'warning'\n", "quote rule ids that contain dots"),
     ("version = 1\n[severity]\nsuppressions = 'known.toml'\n", "put it above the first [table]"),
-    ("version = 1\nsuppressions = 'missing.toml'\n", "cannot read suppression file"),
+    ("version = 1\nsuppressions = 'missing.toml'\n", "missing.toml does not exist"),
     ("version = 1\n[[suppression]]\nrule = 'kt1.*'\n", "lacks location, reason"),
     ("version = 1\nsuppression = 'x'\n", "must be an array of tables"),
 ])
@@ -141,7 +137,7 @@ def test_a_bad_policy_file_is_a_clear_error(tmp_path: Path, text: str, message: 
 
 
 def test_a_missing_policy_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="cannot read validation policy .*nowhere.toml"):
+    with pytest.raises(PolicyError, match="validation policy .*nowhere.toml does not exist"):
         load_policy(tmp_path / "nowhere.toml")
 
 
@@ -176,11 +172,11 @@ def test_the_client_validates_what_it_sends_and_what_it_gets() -> None:
     assert len(seen) == 3 and b"grant_type" not in b"".join(seen) and b"a=b" not in seen
 
 
-def report(direction: str, *severities: str, rule: str = "kt1.cardinality") -> ValidationReported:
+def report(direction: str, *severities: str, rule: str = "kt1.cardinality", sender: str = "") -> ValidationReported:
     findings = tuple(Finding(severity=s, rule=rule, location=f"Conformance.x{i}", message=f"missing x{i}")
                      for i, s in enumerate(severities))
     return ValidationReported(subject=f"{direction} GET http://t/FHIR/metadata", content_type="application/json",
-                              ok="error" not in severities, findings=findings, direction=direction)
+                              ok="error" not in severities, findings=findings, direction=direction, sender=sender)
 
 
 def test_response_findings_fail_request_findings_break() -> None:
@@ -188,13 +184,14 @@ def test_response_findings_fail_request_findings_break() -> None:
     failed = profile_verdict([report("response", "error", "warning")], policy, ["req:KT1-META-CONFORMANCE"],
                              "KT1-PROFILE-EXCHANGE")
     assert isinstance(failed, ProfileViolation) and classify_exception(failed) == "failed"
+    assert failed.req_id == "KT1-PROFILE-EXCHANGE"
     first_line = str(failed).splitlines()[0]
-    assert first_line.startswith("KT1-PROFILE-EXCHANGE: [KT1-META-CONFORMANCE] ")
+    assert first_line.startswith("KT1-PROFILE-EXCHANGE: the target's message breaks the profiles: ")
     assert "error kt1.cardinality at Conformance.x0: missing x0" in first_line and "1 finding(s)" in first_line
     assert "x1" not in str(failed)  # the warning does not count under --fail-on error
 
     broken = profile_verdict([report("request", "error"), report("response", "error")], policy, [], "R")
-    assert isinstance(broken, InvalidBenchRequest) and classify_exception(broken) == "broken"
+    assert isinstance(broken, InvalidBenchMessage) and classify_exception(broken) == "broken"
     assert "@invalid-request" in str(broken)
 
     # on purpose: the request findings no longer count, the target's answers still do
@@ -209,6 +206,46 @@ def test_response_findings_fail_request_findings_break() -> None:
                       ProfileViolation)
     assert profile_verdict([report("response", "error")], policy.with_fail_on("never"), [], "R") is None
     assert profile_verdict([report("", "error")], policy, [], "R") is None
+
+
+def test_the_verdict_keys_on_the_sender_so_an_application_target_is_the_mirror() -> None:
+    """Testing an application, the bench plays the server: the target's requests can fail a scenario, the
+    bench's own answers can only make it broken - and a bench client talking to a bench simulator is all
+    bench (the sender is set by who sent the message, ktbench.http)."""
+    policy = ValidationPolicy()
+    app_request = report("request", "error", sender="target")
+    bench_answer = report("response", "error", sender="bench")
+    failed = profile_verdict([app_request], policy, [], "KT2-PROFILE-EXCHANGE")
+    assert isinstance(failed, ProfileViolation) and failed.req_id == "KT2-PROFILE-EXCHANGE"
+    broken = profile_verdict([bench_answer], policy, [], "KT2-PROFILE-EXCHANGE")
+    assert isinstance(broken, InvalidBenchMessage)
+    assert isinstance(profile_verdict([app_request, bench_answer], policy, [], "R"), InvalidBenchMessage)
+    assert isinstance(profile_verdict([app_request, bench_answer], policy, ["invalid-request"], "R"), ProfileViolation)
+    # the server-target convention, explicit: the bench's request and the target's answer
+    assert isinstance(profile_verdict([report("request", "error", sender="bench")], policy, [], "R"),
+                      InvalidBenchMessage)
+    assert isinstance(profile_verdict([report("response", "error", sender="target")], policy, [], "R"),
+                      ProfileViolation)
+
+
+def test_the_client_marks_answers_of_the_target_and_of_the_benchs_own_simulators() -> None:
+    """The recording client: its requests are the bench's; answers from the target's origin are the target's,
+    answers from any other origin (a bench simulator) are the bench's."""
+
+    def app(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"resourceType": "Patient", "birthDate": "not a date"})
+
+    from ktbench.validation import validate_bytes
+
+    stream = EventStream()
+    recorder = EventRecorder(stream, ValidationReported)
+    with RecordingClient(stream, transport=httpx.MockTransport(app), target_origins=("http://target.test",),
+                         validator=lambda data, ct: validate_bytes(data, content_type=ct, kt=1)) as client:
+        client.get("http://target.test/FHIR/Koppeltaal/Patient/1")
+        client.get("http://simulator.test/FHIR/Koppeltaal/Patient/1")
+    responses = [e for e in recorder.events if e.direction == "response"]
+    assert [e.sender for e in responses] == ["target", "bench"]
+    assert all(e.errors for e in responses)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -352,7 +389,7 @@ def test_a_profile_error_in_the_answer_fails_the_scenario(tmp_path: Path, double
     live = run.attachments(gherkin[0])  # the step that made the exchange carries its validation
     (title,) = [n for n in live if n.startswith("validation:")]
     assert title == "validation: response, 1 error(s), 2 other finding(s)"
-    assert "Side: response (what the target answered)" in live[title]
+    assert "Side: response, sent by the target" in live[title]
     assert "[ERROR] kt1.cardinality at Conformance.acceptUnknown" in live[title]
 
 
@@ -396,7 +433,7 @@ def test_a_policy_file_downgrades_a_rule(tmp_path: Path, double: str) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--validation-policy", "{tmp}/nowhere.toml"), "cannot read validation policy"),
+    (("--validation-policy", "{tmp}/nowhere.toml"), "nowhere.toml does not exist"),
     (("--validation-policy", "{tmp}/bad.toml"), "unsupported or missing version"),
     (("--fail-on", "sometimes"), "--fail-on must be one of error, warning, never"),
 ])
@@ -451,7 +488,8 @@ def test_request_findings_break_unless_the_scenario_means_them(tmp_path: Path, d
     (suite / "test_bench.py").write_text(STEPS, encoding="utf-8")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "--rootdir", str(suite), "-q", "-p", "ktbench.pytest_plugin",
+        [sys.executable, "-m", "pytest", str(suite), "--rootdir", str(suite), "-q", "-p", "ktbench.runner.plugin",
+         "--kt-generation", "ktbench.generations.kt1:GENERATION",
          "-p", "no:allure_pytest", "-p", "no:cacheprovider", "--kt-target", f"{double}/valid",
          "--alluredir", str(out / "allure-results"), "--junitxml", str(out / "junit.xml"),
          "--kt-summary", str(out / "summary.json")],
@@ -462,7 +500,7 @@ def test_request_findings_break_unless_the_scenario_means_them(tmp_path: Path, d
                               "The bench sends a bad Patient on purpose": "passed"}
     junit = run.junit()
     outcome, message = junit["test_the_bench_builds_a_bad_patient_by_mistake"]
-    assert outcome == "broken" and "InvalidBenchRequest" in message
+    assert outcome == "broken" and "InvalidBenchMessage" in message
     assert "error kt1.type at Patient.birthDate: 'yesterday' is not a valid dateTime" in message
     assert junit["test_the_bench_sends_a_bad_patient_on_purpose"][0] == "passed"
 
@@ -473,7 +511,7 @@ def test_request_findings_break_unless_the_scenario_means_them(tmp_path: Path, d
     live = run.attachments(on_purpose["steps"][0])  # attached all the same
     (title,) = [n for n in live if n.startswith("validation:")]
     assert title == "validation: request, 1 error(s), 0 other finding(s)"
-    assert "Side: request (what the bench sent)" in live[title] and "Patient.birthDate" in live[title]
+    assert "Side: request, sent by the bench" in live[title] and "Patient.birthDate" in live[title]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -481,12 +519,14 @@ def test_request_findings_break_unless_the_scenario_means_them(tmp_path: Path, d
 # ---------------------------------------------------------------------------------------------------------------
 def test_the_validation_only_fault_passes_with_fail_on_never(tmp_path: Path) -> None:
     pytest.importorskip("simulators.kt1.faults", reason="the KT1 reference server is not there")
-    from simulators.actors.kt1_suite_run import run_kt1_suite
+    from ktbench.cli.registry import build_registry
+    from ktbench.runner.suite_run import RunOptions, run_suite
     from simulators.kt1.faults import FAULTS, VALIDATION_ONLY_FAULTS
 
     assert VALIDATION_ONLY_FAULTS and VALIDATION_ONLY_FAULTS <= set(FAULTS)
     for fault in sorted(VALIDATION_ONLY_FAULTS):  # the kill matrix shows --fail-on error kills it
-        run = run_kt1_suite(tmp_path / fault, faults=[fault], fail_on="never")
+        run = run_suite(build_registry(), "kt1", faults=[fault], workdir=tmp_path / fault,
+                        options=RunOptions(fail_on="never", capture_output=True, quiet=True))
         assert len(run.scenarios) >= 90, run.output[-3000:]
         bad = [f"{s.outcome} {s.nodeid}: {s.message[:200]}" for s in run.scenarios if s.outcome != "passed"]
         assert not bad, f"{fault}: no step should see it, yet:\n" + "\n".join(bad[:10])

@@ -28,7 +28,7 @@ from kt1_support import (  # noqa: F401
 )
 from kt1_support import no_unhandled_errors  # noqa: F401  (autouse: the server logs no unhandled error)
 
-xmlcodec = pytest.importorskip("ktbench.dstu1.xmlcodec", reason="the DSTU1 XML codec is not available yet")
+xmlcodec = pytest.importorskip("ktbench.fhir.dstu1.xmlcodec", reason="the DSTU1 XML codec is not available yet")
 parse_xml, to_xml = xmlcodec.parse_xml, xmlcodec.to_xml
 
 XML = {"Accept": "application/xml"}

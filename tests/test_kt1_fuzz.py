@@ -131,7 +131,7 @@ def test_mutated_mailbox_bundles_never_get_a_5xx(kt1, seed):
 
 @pytest.mark.parametrize("seed", [4, 5])
 def test_damaged_json_and_xml_bytes_never_get_a_5xx(kt1, seed):
-    xmlcodec = pytest.importorskip("ktbench.dstu1.xmlcodec", reason="the DSTU1 XML codec is not available yet")
+    xmlcodec = pytest.importorskip("ktbench.fhir.dstu1.xmlcodec", reason="the DSTU1 XML codec is not available yet")
     rng = random.Random(seed)
     bundles = _valid_bundles(seed)
     for i in range(80):

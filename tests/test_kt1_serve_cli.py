@@ -50,7 +50,7 @@ def test_bad_data_file_exits_2_with_a_message_and_no_traceback(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "{tmp}/absent.toml"], "data file not found"),
-    (["--fault", "no-such-fault"], "unknown fault(s) ['no-such-fault']"),
+    (["--fault", "no-such-fault"], "unknown fault(s) no-such-fault"),
     (["--db", "{tmp}/no/such/dir/kt1.sqlite3"], "cannot start:"),
 ], ids=["missing data file", "unknown fault", "unopenable database"])
 def test_other_start_up_errors_exit_2(tmp_path, args, message):

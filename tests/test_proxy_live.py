@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ktbench.dstu1.constants import EXT_PROCESSING_STATUS, EXT_PS_STATUS
+from ktbench.fhir.dstu1.constants import EXT_PROCESSING_STATUS, EXT_PS_STATUS
 from ktbench.proxy.worker import DEFAULT_VALIDATOR, resolve_validator
 
 koppeltaal_connector = pytest.importorskip("koppeltaal.connector", reason="the koppeltaal connector is not installed")
@@ -41,7 +41,7 @@ except Exception as exc:  # pragma: no cover - only while the engine is missing
     pytest.skip(f"the validation engine is not available: {exc}", allow_module_level=True)
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = tomllib.loads((REPO / "ktbench" / "data" / "kt1_default.toml").read_text(encoding="utf-8"))
+DATA = tomllib.loads((REPO / "simulators" / "kt1" / "default_data.toml").read_text(encoding="utf-8"))
 APPS = {app["id"]: app for app in DATA["applications"]}
 DOMAIN = APPS["ktbench-portal"]["domain"]
 

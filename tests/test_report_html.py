@@ -48,7 +48,7 @@ from ktbench.report.html import (
     java_regex_to_js,
     report_secrets,
 )
-from ktbench.targets import target_from_url
+from ktbench.generations.kt1 import GENERATION as KT1
 
 WINDOW = (1280, 1000)
 REPORT_NAME = "ktbench KT1 conformance"
@@ -323,7 +323,7 @@ def assert_real_report_picture(picture: Picture) -> None:
 # Secrets
 # ---------------------------------------------------------------------------------------------------------------
 def configured_secrets() -> list[str]:
-    target = target_from_url("http://127.0.0.1")
+    target = KT1.target_for_url("http://127.0.0.1")
     values = list(target.secrets())
     for creds in target.roles.values():
         for user in {creds.username, creds.app_id}:
@@ -483,7 +483,7 @@ def test_a_directory_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> N
 
 
 def test_secrets_left_in_the_results_never_reach_the_report(allure: AllureCli, tmp_path: Path) -> None:
-    secrets = report_secrets(target_from_url("http://127.0.0.1"))
+    secrets = report_secrets(KT1.target_for_url("http://127.0.0.1"))
     basic = base64.b64encode(b"ktbench-portal:portal-secret").decode()
     results = planted_results(tmp_path / "results",
                               f"authorization: Basic {basic}\nerror: wrong password portal-secret\n")

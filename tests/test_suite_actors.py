@@ -1,4 +1,4 @@
-"""The simulated KT1 portal and module (simulators/actors) on their own, against the embedded reference server.
+"""The simulated KT1 portal and module (simulators/kt1/actors) on their own, against the embedded reference server.
 
 The suite trusts these actors to send what real connectors send and to read
 what servers answer; these tests pin that behaviour down without Gherkin.
@@ -14,23 +14,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ktbench.client import RecordingClient
-from ktbench.dstu1.constants import DOMAIN_TAG_PREFIX, MESSAGE_EVENTS
-from ktbench.dstu1.links import strip_history, version_of
-from ktbench.events import EventRecorder, EventStream, HttpExchange
-from ktbench.targets import Secret, target_from_url
-from simulators.actors import DeliveredMessage, Kt1Module, Kt1Portal, People
-from simulators.actors.kt1_bench import (
-    EXTRAS_ENV,
-    TargetExtras,
-    bench_data,
-    dump_data,
-    running_kt1_bench_server,
-)
-from simulators.actors.kt1_compose import compose, send_composed
-from simulators.actors.kt1_messages import contains, header_summaries
-from simulators.actors.kt1_resources import PlannedActivity, careplan_activity_status, status_of
-from simulators.actors.webhook_receiver import WebhookReceiver
+from ktbench.http.client import RecordingClient
+from ktbench.fhir.dstu1.constants import DOMAIN_TAG_PREFIX, MESSAGE_EVENTS
+from ktbench.fhir.dstu1.links import strip_history, version_of
+from ktbench.core.events import EventRecorder, EventStream, HttpExchange
+from ktbench.core.secret import Secret
+from ktbench.generations.kt1 import GENERATION as KT1
+from simulators.kt1.actors import DeliveredMessage, Kt1Module, Kt1Portal, People
+from ktbench.generations.kt1.embedded import bench_data, running_kt1_bench
+from ktbench.targets.writer import dumps
+from simulators.kt1.actors.kt1_compose import compose, send_composed
+from simulators.kt1.actors.kt1_messages import contains, header_summaries
+from simulators.kt1.actors.kt1_resources import PlannedActivity, careplan_activity_status, status_of
+from simulators.kt1.actors.webhook_receiver import WebhookReceiver
 from simulators.kt1.data import load_data
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -39,7 +35,7 @@ CONNECTOR_CAREPLAN = SHARED / "fixtures" / "kt1" / "generated-by-koppeltaal-1.3.
 
 @pytest.fixture(scope="module")
 def bench():
-    with running_kt1_bench_server(claim_timeout=1.0) as server:
+    with running_kt1_bench(claim_timeout=1.0) as server:
         yield server
 
 
@@ -58,7 +54,7 @@ def http(recorder: EventRecorder):
 
 @pytest.fixture
 def actors(bench, http):
-    target = target_from_url(bench.url)
+    target = KT1.target_for_url(bench.url)
     portal = Kt1Portal(http, target.url, target.role("portal"))
     module = Kt1Module(http, target.url, target.role("module"))
     return portal, module, target
@@ -246,19 +242,19 @@ def test_bench_data_file_is_valid_reference_server_data(tmp_path) -> None:
     data = bench_data(None, webhook_url="http://127.0.0.1:9/hook/x", webhook_secret="s", code_seconds=1,
                       token_seconds=2)
     path = tmp_path / "data.toml"
-    path.write_text(dump_data(data), encoding="utf-8")
+    path.write_text(dumps(data), encoding="utf-8")
     assert tomllib.loads(path.read_text(encoding="utf-8")) == data
     loaded = load_data(path)
     assert loaded.settings.authorization_code_seconds == 1
     assert any(app.webhook_url == "http://127.0.0.1:9/hook/x" for app in loaded.applications)
 
 
-def test_target_extras_travel_through_the_environment() -> None:
-    extras = TargetExtras(url="http://127.0.0.1:1", webhook_receiver_url="http://127.0.0.1:2", webhook_role="observer")
-    env = extras.to_env()
-    assert TargetExtras.from_env(env) == extras
-    assert TargetExtras.from_env({EXTRAS_ENV: "not json"}) is None
-    assert TargetExtras.from_env({}) is None
+def test_the_bench_target_describes_its_timers_and_receiver_in_its_settings(bench) -> None:
+    settings = bench.target.settings
+    assert bench.target.embedded and bench.target.kind == "kt1-server"
+    assert settings.claim_timeout_seconds == 1.0 and settings.max_claim_expiries == 2
+    assert settings.webhook_receiver_url == bench.receiver.url and settings.webhook_role == "observer"
+    assert settings.authorization_code_seconds == 1.0 and settings.access_token_seconds == 2.0
 
 
 def test_webhook_receiver_records_calls_without_the_secret() -> None:
@@ -283,7 +279,6 @@ def test_bench_server_notifies_the_observers_webhook(bench, actors, people) -> N
         time.sleep(0.02)
     (note,) = bench.receiver.received(sent.identifier)
     assert note.app == "ktbench-observer" and note.category == "CreateOrUpdatePatient" and note.secret_matches
-    assert json.loads(bench.env[EXTRAS_ENV])["webhook_role"] == "observer"
 
 
 def test_search_pages_follow_next_links(actors, people) -> None:

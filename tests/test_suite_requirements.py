@@ -12,7 +12,6 @@ import re
 import tomllib
 from pathlib import Path
 
-import pytest
 from pytest_bdd.parser import FeatureParser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +45,12 @@ def test_catalogue_entries_are_complete_and_unique() -> None:
         assert ID_RE.match(entry["id"]), f"badly formed id {entry['id']!r}"
         assert entry.get("source", "").strip(), f"{entry['id']}: no source"
         assert entry.get("statement", "").strip(), f"{entry['id']}: no statement"
-        assert set(entry) <= {"id", "source", "statement", "not_tested"}, f"{entry['id']}: unknown keys"
+        assert set(entry) <= {"id", "actor", "conformance", "source", "statement", "not_tested"}, \
+            f"{entry['id']}: unknown keys"
+        assert entry.get("actor", "").strip(), f"{entry['id']}: no actor"
+        assert entry.get("conformance") in ("SHALL", "SHOULD", "MAY"), f"{entry['id']}: conformance"
+        assert "/work/" not in entry["source"] and not entry["source"].startswith("/"), \
+            f"{entry['id']}: sources are named relative to the repository, never by a machine's path"
 
 
 def test_every_scenario_names_a_catalogued_requirement_and_a_role() -> None:
@@ -80,10 +84,17 @@ def test_step_assertions_name_catalogued_requirements() -> None:
     assert not unknown, f"steps assert requirements missing from the catalogue: {unknown}"
 
 
-@pytest.mark.parametrize("family", ["metadata", "activity_definitions", "message_routing", "versioning",
-                                    "claim_cycle", "mailbox_search", "careplan_activity", "sso", "security",
-                                    "representations", "webhook"])
-def test_each_feature_has_a_test_module(family: str) -> None:
-    assert (FEATURES / f"{family}.feature").is_file()
-    module = (STEPS / f"test_kt1_{family}.py").read_text(encoding="utf-8")
-    assert f'"{family}.feature"' in module
+def test_the_suite_is_one_scenarios_module_over_the_features_folder() -> None:
+    modules = sorted(p.name for p in STEPS.glob("test_*.py"))
+    assert modules == ["test_kt1.py"], modules
+    text = (STEPS / "test_kt1.py").read_text(encoding="utf-8")
+    assert 'scenarios(str(Path(__file__).resolve().parents[2] / "features" / "kt1"))' in text
+
+
+def test_the_catalogue_loads_with_its_actor_and_conformance_columns() -> None:
+    from ktbench.core.requirements import load_catalogue
+
+    catalogue = load_catalogue(CATALOGUE)
+    assert len(catalogue.requirement) == len(_catalogue())
+    assert {r.conformance for r in catalogue.requirement} >= {"SHALL", "MAY"}
+    assert catalogue.not_tested() and all(catalogue.not_tested().values())

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 
 import httpx
 import pytest
 
-from ktbench.targets import BenchError, target_from_url, with_options
-from simulators.actors import Kt1Module, Kt1Portal, People
-from simulators.actors.kt1_application import Answer
-from simulators.actors.kt1_bench import EXTRAS_ENV, TargetExtras
+from ktbench.core.errors import BenchError, RequirementFailed
+from ktbench.core.requirements import fail, require, require_equal
+from ktbench.generations.kt1 import GENERATION as KT1
+from ktbench.generations.kt1.settings import Kt1Settings
+from simulators.kt1.actors import Kt1Module, Kt1Portal, People
+from simulators.kt1.actors.kt1_application import Answer
 from steps.kt1.checks import check_empty_claim
-from steps.kt1.require import RequirementFailed, fail, require, require_equal
 from steps.kt1.world import DOCUMENTED_MAX_CLAIM_EXPIRIES, Kt1World, target_options
 
 URL = "http://127.0.0.1:8999"
@@ -29,28 +29,25 @@ def test_require_names_the_requirement() -> None:
         require_equal(2, 1, "KT1-B", "status")
 
 
-def test_target_options_come_from_the_target_and_matching_extras() -> None:
-    target = with_options(target_from_url(URL), claim_timeout_seconds=1.5)
-    extras = TargetExtras(url=URL, webhook_receiver_url="http://127.0.0.1:1", webhook_role="observer",
-                          authorization_code_seconds=1.0, access_token_seconds=2.0, max_claim_expiries=3)
-    options = target_options(target, extras.to_env())
+def test_target_options_come_from_the_targets_settings() -> None:
+    settings = Kt1Settings(claim_timeout_seconds=1.5, max_claim_expiries=3, webhook_receiver_url="http://127.0.0.1:1",
+                           webhook_role="observer", authorization_code_seconds=1.0, access_token_seconds=2.0)
+    target = KT1.target_for_url(URL).model_copy(update={"settings": settings})
+    options = target_options(target)
     assert (options.claim_timeout, options.max_claim_expiries) == (1.5, 3)
     assert (options.webhook_receiver_url, options.webhook_role) == ("http://127.0.0.1:1", "observer")
     assert (options.code_seconds, options.token_seconds) == (1.0, 2.0)
 
 
-def test_extras_of_another_target_are_ignored() -> None:
-    target = target_from_url(URL)
-    other = TargetExtras(url="http://127.0.0.1:1", webhook_receiver_url="http://127.0.0.1:2", webhook_role="x")
-    options = target_options(target, other.to_env())
-    assert options.webhook_receiver_url is None and options.claim_timeout is None
+def test_a_target_that_declares_nothing_gets_no_timers_and_the_documented_retries() -> None:
+    options = target_options(KT1.target_for_url(URL))
+    assert options.webhook_receiver_url is None and options.claim_timeout is None and options.code_seconds is None
     assert options.max_claim_expiries == DOCUMENTED_MAX_CLAIM_EXPIRIES
-    assert target_options(target, {EXTRAS_ENV: json.dumps({"no": "url"})}).code_seconds is None
 
 
 def test_world_builds_one_actor_per_role_and_keeps_its_repr_short() -> None:
-    world = Kt1World(target=target_from_url(URL), http=object(), people=People(1),
-                     options=target_options(target_from_url(URL), {}))
+    world = Kt1World(target=KT1.target_for_url(URL), http=object(), people=People(1),
+                     options=target_options(KT1.target_for_url(URL)))
     assert isinstance(world.portal, Kt1Portal) and isinstance(world.module, Kt1Module)
     assert world.actor("other domain's portal").creds.role == "other-domain-portal"
     assert world.actor("portal") is world.portal

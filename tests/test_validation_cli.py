@@ -80,7 +80,7 @@ def test_json_output(tmp_path: Path) -> None:
 
 
 def test_force_kt_and_xml(tmp_path: Path) -> None:
-    from ktbench.dstu1.xmlcodec import to_xml
+    from ktbench.fhir.dstu1.xmlcodec import to_xml
 
     xml = _write(tmp_path, "msg.xml", to_xml(careplan_message()))
     result = _run("--kt", "1", str(xml))

@@ -301,7 +301,7 @@ def test_activity_status_message_valid_and_focal_checked() -> None:
 
 # ------------------------------------------------------------------------------ XML: the same model, the same locations
 def _xml(msg: dict) -> bytes:
-    from ktbench.dstu1.xmlcodec import to_xml
+    from ktbench.fhir.dstu1.xmlcodec import to_xml
 
     return to_xml(msg)
 

@@ -10,14 +10,14 @@ Feature: ActivityDefinitions: publish, update, archive and list
     When the portal lists the ActivityDefinitions
     Then every listed ActivityDefinition has an identifier, a kind, a name and a versioned self link
 
-  @req:KT1-AD-PUBLISH @req:KT1-AD-APPLICATION @role:module @role:portal
+  @req:KT1-AD-APPLICATION @req:KT1-AD-PUBLISH @req:KT1-META-JSON-CONTENT-TYPE @role:module @role:portal
   Scenario: The module publishes a new ActivityDefinition and portals can see it
     When the module publishes a new ActivityDefinition
     Then the server confirms it with a versioned Content-Location
     And the portal finds the new ActivityDefinition in the list
     And the listed definition names the module as its application
 
-  @req:KT1-AD-UPDATE @req:KT1-VER-INCREASING @role:module @role:portal
+  @req:KT1-AD-UPDATE @req:KT1-META-JSON-CONTENT-TYPE @req:KT1-VER-INCREASING @role:module @role:portal
   Scenario: The module renames its ActivityDefinition
     Given the module has published a new ActivityDefinition
     When the module renames the ActivityDefinition using its versioned link

@@ -43,7 +43,7 @@ Feature: A care plan activity from assignment to completion
     When the portal cancels the activity in the care plan
     Then the module receives the care plan with the activity Cancelled
 
-  @req:KT1-CP-RESULT @role:portal @role:module
+  @req:KT1-CP-RESULT @req:KT1-CP-STATUS-FLOW @role:portal @role:module
   Scenario: The module shares the result of the completed activity
     Given the module has received the care plan
     When the module reports the activity as Completed at 100 percent

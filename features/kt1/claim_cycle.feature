@@ -84,7 +84,7 @@ Feature: The claim cycle: claim, process, acknowledge
     Then the module's mailbox shows the care plan message as New
     And the module's next claim for the patient returns the care plan message again
 
-  @req:KT1-CLAIM-MAX-RETRIES @req:KT1-CLAIM-EXPIRY @role:module @role:server @slow
+  @req:KT1-CLAIM-EXPIRY @req:KT1-CLAIM-MAX-RETRIES @role:module @role:server @slow
   Scenario: After the last allowed expired claim the message is MaximumRetriesExceeded
     Given the target expires unacknowledged claims quickly
     When the module lets its claim on the care plan message expire as often as retries are allowed

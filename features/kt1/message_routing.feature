@@ -34,7 +34,7 @@ Feature: Every message event reaches its subscribers intact, and nobody else
       | CreateOrUpdateUserMessage            | module | portal   |
       | CreateOrUpdateActivityDefinition     | module | portal   |
 
-  @req:KT1-ROUTE-UNSUBSCRIBED @role:portal @role:module @role:observer
+  @req:KT1-MSG-ACCEPT @req:KT1-ROUTE-UNSUBSCRIBED @role:portal @role:module @role:observer
   Scenario Outline: <event> is not delivered to the observer, which is not subscribed to it
     When the <sender> sends a <event> message about the patient
     Then the server accepts the message
@@ -50,19 +50,19 @@ Feature: Every message event reaches its subscribers intact, and nobody else
       | CreateOrUpdateCarePlanActivityResult | module |
       | CreateOrUpdateActivityDefinition     | module |
 
-  @req:KT1-ROUTE-SUBSCRIBED @role:portal @role:observer
+  @req:KT1-MSG-ACCEPT @req:KT1-ROUTE-SUBSCRIBED @role:portal @role:observer
   Scenario: The observer receives the one event it is subscribed to
     When the portal sends a CreateOrUpdatePatient message about the patient
     Then the server accepts the message
     And the observer receives the message with its content intact
 
-  @req:KT1-ROUTE-SENDER @role:portal
+  @req:KT1-MSG-ACCEPT @req:KT1-ROUTE-SENDER @role:portal
   Scenario: The sender receives its own copy of an event it is subscribed to
     When the portal sends a CreateOrUpdateCarePlan message about the patient
     Then the server accepts the message
     And the portal receives the message with its content intact
 
-  @req:KT1-ROUTE-DOMAIN @req:KT1-ROUTE-SUBSCRIBED @role:portal @role:module
+  @req:KT1-MSG-ACCEPT @req:KT1-ROUTE-DOMAIN @req:KT1-ROUTE-SUBSCRIBED @role:portal @role:module
   Scenario: Messages stay within their own domain, in both directions
     Given a new patient known to the other domain's portal
     When the other domain's portal sends a CreateOrUpdateCarePlan message about the patient

@@ -4,7 +4,7 @@ Feature: The Conformance statement and the JSON representation
   compares the version as a string, reads the OAuth endpoints from rest[0] and refuses any JSON answer whose
   Content-Type is not application/json (application/fhir+json included).
 
-  @req:KT1-META-CONFORMANCE @role:portal
+  @req:KT1-META-CONFORMANCE @req:KT1-META-JSON-CONTENT-TYPE @role:portal
   Scenario: The statement identifies a Koppeltaal server speaking FHIR DSTU1
     When the portal reads the Conformance statement
     Then the statement is Koppeltaal's, for FHIR DSTU1 0.0.82, with its REST description as an array

@@ -16,7 +16,7 @@ Feature: JSON and XML representations of the same interactions
     Then the server accepts the message and answers in XML
     And the module's copy read as XML has the same content as read as JSON
 
-  @req:KT1-FMT-XML-SAME @role:portal @role:module
+  @req:KT1-FMT-XML-SAME @req:KT1-MSG-ACCEPT @role:portal @role:module
   Scenario: A message sent as JSON can be read as XML
     Given a new patient known to the portal
     When the module sends a UpdateCarePlanActivityStatus message about the patient

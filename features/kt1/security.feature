@@ -52,7 +52,7 @@ Feature: Authentication, domain isolation and bad input
     When the observer looks up the module's copy of the care plan message
     Then the lookup returns no message
 
-  @req:KT1-SEC-CROSS-DOMAIN-CLAIM @req:KT1-ROUTE-DOMAIN @role:module
+  @req:KT1-ROUTE-DOMAIN @req:KT1-SEC-CROSS-DOMAIN-CLAIM @role:module
   Scenario: An application of another domain cannot claim the patient's messages
     Given a new patient known to the portal
     And the portal has sent a care plan for the patient

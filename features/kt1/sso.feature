@@ -22,7 +22,7 @@ Feature: Single sign-on: launching a module for a patient (SMART on FHIR, KT1 fl
     When the module asks for authorization of the launch with a state value
     Then the server redirects to the module's redirect URI with a code and the same state
 
-  @req:KT1-SSO-TOKEN @req:KT1-SSO-TOKEN-CONTEXT @role:module
+  @req:KT1-META-JSON-CONTENT-TYPE @req:KT1-SSO-TOKEN @req:KT1-SSO-TOKEN-CONTEXT @role:module
   Scenario Outline: The module trades its code for tokens that carry the launch context (<how>)
     Given the portal has launched the module for the patient
     And the module has an authorization code for the launch
@@ -68,7 +68,7 @@ Feature: Single sign-on: launching a module for a patient (SMART on FHIR, KT1 fl
     And the old refresh token is refused
     And the new access token reads the patient's messages
 
-  @req:KT1-SSO-MOBILE @role:portal @role:module
+  @req:KT1-META-JSON-CONTENT-TYPE @req:KT1-SSO-MOBILE @role:portal @role:module
   Scenario: A mobile app is launched with a one-time activation code
     When the portal asks for a mobile activation code for the patient
     Then the server answers with an activation code and its lifetime in days
@@ -83,7 +83,7 @@ Feature: Single sign-on: launching a module for a patient (SMART on FHIR, KT1 fl
     When the module asks for authorization with the activation code again
     Then the authorization request is refused
 
-  @req:KT1-SSO-BEARER-PATIENT @req:KT1-SSO-BEARER-ACCESS @role:module
+  @req:KT1-SSO-BEARER-ACCESS @req:KT1-SSO-BEARER-PATIENT @role:module
   Scenario: A Bearer token reaches only its own patient's messages
     Given the portal has sent a care plan for the patient
     And the portal has sent a care plan for another patient

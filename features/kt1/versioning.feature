@@ -32,7 +32,7 @@ Feature: Resource versions and 409 conflicts (KT1.3.5 optimistic locking)
     Then the server refuses the message because the patient version is stale
     And the OperationOutcome says "The specified resource version is not correct" about the patient
 
-  @req:KT1-VER-NON-FOCAL-UNVERSIONED @role:portal
+  @req:KT1-MSG-ACCEPT @req:KT1-VER-NON-FOCAL-UNVERSIONED @role:portal
   Scenario: A non-focal resource may be sent without a version
     When the portal sends the care plan with the patient but without the patient's version
     Then the server accepts the message
@@ -42,7 +42,7 @@ Feature: Resource versions and 409 conflicts (KT1.3.5 optimistic locking)
     When the portal updates the care plan twice
     Then every version the server minted for the care plan sorts after the previous one
 
-  @req:KT1-VER-RECOVERY @req:KT1-VER-STALE-FOCAL @role:portal @role:module
+  @req:KT1-MSG-ACCEPT @req:KT1-VER-RECOVERY @req:KT1-VER-STALE-FOCAL @role:portal @role:module
   Scenario: A sender with an outdated version recovers by taking the latest version and sending again
     Given the module has received the care plan
     And the module has updated the care plan

@@ -9,7 +9,7 @@ Feature: Webhook notification of new messages
   webhook receiver registered (`ktbench run` arranges this for the embedded reference server); other targets
   skip them.
 
-  @req:KT1-HOOK-NOTIFY @req:KT1-HOOK-SECRET @role:portal @role:observer @role:server
+  @req:KT1-HOOK-NOTIFY @req:KT1-HOOK-SECRET @req:KT1-MSG-ACCEPT @role:portal @role:observer @role:server
   Scenario: The observer's webhook announces a new patient, whom the observer then claims
     Given the target notifies the observer's webhook
     And a new patient known to the portal

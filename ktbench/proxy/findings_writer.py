@@ -3,7 +3,7 @@
 A tester tails this file while a partner's client talks through the proxy, so
 each line is self-contained: which flow (its mitmproxy id, also the id in the
 flow file), which direction, method, URL and status, and the finding itself.
-Everything that could carry a secret goes through `ktbench.redact` first: the
+Everything that could carry a secret goes through `ktbench.core.redact` first: the
 URL (tokens, codes, passwords in query strings), and the message and location
 texts (a validator may quote a value it did not like).  Lines reach the disk
 within `flush_interval` (0.2 s).  The writer also learns the credentials of
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from ktbench.proxy.model import FlowVerdict
-from ktbench.redact import Redactor
+from ktbench.core.redact import Redactor
 
 
 def learn_authorization(redactor: Redactor, value: str | None) -> None:

@@ -4,7 +4,7 @@ A finding is only as good as the exchange it points at, so every flow that
 crossed the proxy is kept, under the same flow id the findings file uses.  The
 recording is a *redacted copy*: Authorization/Cookie headers keep only their
 scheme, OAuth codes and tokens in query strings, form bodies, JSON bodies and
-Location headers are blanked (see `ktbench.redact`).  The live flow is never
+Location headers are blanked (see `ktbench.core.redact`).  The live flow is never
 modified - only its serialised state is read on the event loop, right after
 the response has been sent on; rebuilding, redacting and writing happen in a
 background thread, so recording does not delay responses.
@@ -24,7 +24,7 @@ from mitmproxy import http, io
 from mitmproxy.addons.savehar import SaveHar
 
 from ktbench.proxy.fhir_filter import is_fhir
-from ktbench.redact import SENSITIVE_FIELDS, SENSITIVE_HEADERS, Redactor
+from ktbench.core.redact import SENSITIVE_FIELDS, SENSITIVE_HEADERS, Redactor
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Report writers: subscribers of the event stream (ktbench.events).
+"""Report writers: subscribers of the event stream (ktbench.core.events).
 
 * `allure_writer.AllureAttachmentWriter` - HTTP exchanges and validation findings as attachments of the running step;
 * `results.RunResults` - aggregates scenario outcomes per requirement (shared by the two summaries);

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ktbench.events import Event, HttpExchange, ValidationReported
+from ktbench.core.events import Event, HttpExchange, ValidationReported
 from ktbench.report.formatting import exchange_title, format_exchange, format_findings, validation_title
 
 Attach = Callable[..., Any]

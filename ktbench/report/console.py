@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ktbench.events import Event, RunFinished
+from ktbench.core.events import Event, RunFinished
 from ktbench.report.results import RunResults
 
 _STYLE = {"passed": "green", "failed": "bold red", "broken": "yellow", "skipped": "dim"}

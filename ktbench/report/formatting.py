@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from ktbench.events import HttpExchange, ValidationReported
+from ktbench.core.events import HttpExchange, ValidationReported
 
 
 def _pretty(body: str) -> str:
@@ -64,10 +64,11 @@ def validation_title(report: ValidationReported) -> str:
 
 def format_findings(report: ValidationReported) -> str:
     lines = [f"Validated: {report.subject}"]
-    if report.direction == "request":
-        lines.append("Side: request (what the bench sent)")
-    elif report.direction == "response":
-        lines.append("Side: response (what the target answered)")
+    if report.direction:
+        sender = report.sender or ("bench" if report.direction == "request" else "target")
+        verdict = ("its findings can fail the scenario" if sender == "target"
+                   else "its findings make the scenario broken")
+        lines.append(f"Side: {report.direction}, sent by the {sender} ({verdict})")
     lines += [f"Content-Type: {report.content_type or '-'}",
               f"Verdict: {'valid' if report.ok else 'NOT valid'}", ""]
     if not report.findings:

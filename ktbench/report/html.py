@@ -55,7 +55,7 @@ GROUP_BY = ("feature", "requirement")
 # Labels allure-pytest-bdd adds that say nothing to a tester.
 HIDDEN_LABELS = ("thread", "language", "framework")
 GENERATE_TIMEOUT_SECONDS = 600.0
-_MIN_SECRET = 4  # as ktbench.redact: shorter values would match ordinary text
+_MIN_SECRET = 4  # as ktbench.core.redact: shorter values would match ordinary text
 
 _ANALYTICS_SCRIPT_RE = re.compile(
     r"<script[^>]*\bsrc=\"https://www\.googletagmanager\.com/[^\"]*\"[^>]*>\s*</script>\s*", re.IGNORECASE)
@@ -156,20 +156,9 @@ def find_allure(env: Mapping[str, str] | None = None, repo_root: Path = REPO_ROO
 # ---------------------------------------------------------------------------------------------------------------
 # Secrets
 # ---------------------------------------------------------------------------------------------------------------
-class _Credentials(Protocol):
-    app_id: str
-    username: str
-
-    @property
-    def password(self) -> Any: ...
-
-    @property
-    def client_secret(self) -> Any: ...
-
-
 class _HasRoles(Protocol):
     @property
-    def roles(self) -> Mapping[str, _Credentials]: ...
+    def roles(self) -> Mapping[str, Any]: ...
 
 
 def _reveal(value: Any) -> str:
@@ -177,13 +166,15 @@ def _reveal(value: Any) -> str:
 
 
 def report_secrets(target: _HasRoles, extra: Iterable[str] = ()) -> list[LabelledSecret]:
-    """Every configured secret of a target and every HTTP Basic credential built from it (base64)."""
+    """Every configured secret of a target's roles (passwords, client secrets, private keys) and every HTTP
+    Basic credential built from them (base64)."""
     found: list[LabelledSecret] = []
     for role, creds in sorted(target.roles.items()):
+        secrets = creds.secrets() if hasattr(creds, "secrets") else ()
+        found += [LabelledSecret(f"{role} secret", value) for value in secrets if value]
+        if getattr(creds, "type", "basic") != "basic":
+            continue
         password, client_secret = _reveal(creds.password), _reveal(creds.client_secret)
-        for label, value in ((f"{role} password", password), (f"{role} client secret", client_secret)):
-            if value:
-                found.append(LabelledSecret(label, value))
         for user in sorted({creds.username, creds.app_id} - {""}):
             for label, value in (("password", password), ("client secret", client_secret)):
                 if value:

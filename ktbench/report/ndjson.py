@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from ktbench.events import Event, RunFinished, to_dict
+from ktbench.core.events import Event, RunFinished, to_dict
 
 
 def worker_path(path: str | os.PathLike[str], worker_id: str | None) -> Path:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ktbench.events import (
+from ktbench.core.events import (
     OUTCOMES,
     Event,
     Outcome,
@@ -36,27 +36,50 @@ def combine_outcomes(outcomes: Iterable[Outcome]) -> Outcome:
     return "skipped"
 
 
+def outcome_for(scenario: ScenarioFinished, requirement: str) -> Outcome | None:
+    """What one scenario says about one of its requirements.
+
+    A failed scenario fails only the requirement its failing check names; requirements it verified before
+    that stay passed, and those it never got to are not judged by it (None).  A broken scenario could not
+    tell, except for what it verified before it broke.
+    """
+    if scenario.outcome in ("passed", "skipped"):
+        return scenario.outcome
+    if scenario.outcome == "failed" and scenario.failed_requirement == requirement:
+        return "failed"
+    if requirement in scenario.checked_requirements:
+        return "passed"
+    return "broken" if scenario.outcome == "broken" else None
+
+
 @dataclass
 class RequirementResult:
     requirement: str
     scenarios: list[ScenarioFinished] = field(default_factory=list)
 
+    def outcomes(self) -> list[tuple[ScenarioFinished, Outcome | None]]:
+        return [(s, outcome_for(s, self.requirement)) for s in self.scenarios]
+
     @property
     def outcome(self) -> Outcome:
-        return combine_outcomes(s.outcome for s in self.scenarios)
+        return combine_outcomes(o for _, o in self.outcomes() if o is not None)
 
     def counts(self) -> dict[str, int]:
-        counter = Counter(s.outcome for s in self.scenarios)
+        counter = Counter(o for _, o in self.outcomes() if o is not None)
         return {o: counter.get(o, 0) for o in OUTCOMES}
+
+    def skip_reasons(self) -> list[str]:
+        return sorted({s.message for s, o in self.outcomes() if o == "skipped" and s.message})
 
 
 class RunResults:
     """Collects RunStarted / ScenarioFinished / RunFinished events."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_tested: dict[str, str] | None = None) -> None:
         self.run: RunStarted | None = None
         self.finished: RunFinished | None = None
         self.scenarios: list[ScenarioFinished] = []
+        self.not_tested: dict[str, str] = dict(not_tested or {})   # catalogued requirements no scenario verifies
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted) and self.run is None:
@@ -73,9 +96,17 @@ class RunResults:
     def requirements(self) -> dict[str, RequirementResult]:
         result: dict[str, RequirementResult] = {}
         for scenario in self.scenarios:
-            for req in scenario.requirements:
+            reqs = set(scenario.requirements)
+            if scenario.failed_requirement:
+                reqs.add(scenario.failed_requirement)  # the suite's profile requirement is carried implicitly
+            for req in sorted(reqs):
                 result.setdefault(req, RequirementResult(req)).scenarios.append(scenario)
         return dict(sorted(result.items()))
+
+    def incomplete(self) -> dict[str, list[str]]:
+        """Requirements the selected scenarios were written to verify but did not, with why (skip reasons)."""
+        return {req: r.skip_reasons() or ["its scenarios were skipped"]
+                for req, r in self.requirements().items() if r.outcome == "skipped"}
 
     def untraced(self) -> list[ScenarioFinished]:
         """Scenarios without any @req: tag (every scenario should trace to a requirement)."""

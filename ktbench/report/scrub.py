@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ktbench.redact import Redactor
+from ktbench.core.redact import Redactor
 
 _TEXT_SUFFIXES = {".json", ".txt", ".xml", ".properties", ".html", ".csv", ".log", ".uri", ""}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import ktbench
-from ktbench.events import Event, RunFinished, ScenarioFinished
+from ktbench.core.events import Event, RunFinished, ScenarioFinished
 from ktbench.report.results import RunResults
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _scenario(s: ScenarioFinished) -> dict[str, Any]:
@@ -31,6 +31,8 @@ def _scenario(s: ScenarioFinished) -> dict[str, Any]:
         "tags": list(s.tags),
         "message": s.message,
         "error_type": s.error_type,
+        "failed_requirement": s.failed_requirement,
+        "checked_requirements": list(s.checked_requirements),
         "duration_seconds": round(s.duration, 3),
         "http_exchanges": s.http_exchanges,
         "validation_errors": s.validation_errors,
@@ -41,7 +43,8 @@ def build_summary(results: RunResults) -> dict[str, Any]:
     run = results.run
     finished = results.finished
     requirements = {
-        req: {"outcome": r.outcome, "counts": r.counts(), "scenarios": [s.nodeid for s in r.scenarios]}
+        req: {"outcome": r.outcome, "counts": r.counts(), "scenarios": [s.nodeid for s in r.scenarios],
+              "failed_by": [s.nodeid for s, o in r.outcomes() if o == "failed"]}
         for req, r in results.requirements().items()
     }
     counts = results.counts()
@@ -58,6 +61,8 @@ def build_summary(results: RunResults) -> dict[str, Any]:
         "verdict": results.verdict,
         "counts": {**counts, "total": sum(counts.values())},
         "requirements": requirements,
+        "incomplete": results.incomplete(),
+        "not_tested": dict(sorted(results.not_tested.items())),
         "untraced_scenarios": [s.nodeid for s in results.untraced()],
         "scenarios": [_scenario(s) for s in sorted(results.scenarios, key=lambda s: s.nodeid)],
     }

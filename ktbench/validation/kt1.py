@@ -12,8 +12,8 @@ import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ktbench.dstu1.constants import EXT_PATIENT, EXT_PROCESSING_STATUS, NAMESPACE, OTHER_USAGE_SYSTEM
-from ktbench.dstu1.links import entry_self_link
+from ktbench.fhir.dstu1.constants import EXT_PATIENT, EXT_PROCESSING_STATUS, NAMESPACE, OTHER_USAGE_SYSTEM
+from ktbench.fhir.dstu1.links import entry_self_link
 from ktbench.validation import primitives
 from ktbench.validation.findings import ERROR, INFORMATION, WARNING, Finding
 from ktbench.validation.loader import (

@@ -83,9 +83,9 @@ def _read_json(data: bytes) -> Parsed:
 
 def _read_xml(data: bytes) -> Parsed:
     try:
-        from ktbench.dstu1.xmlcodec import XmlCodecError, parse_xml
+        from ktbench.fhir.dstu1.xmlcodec import XmlCodecError, parse_xml
     except ImportError:  # pragma: no cover - the codec ships with ktbench
-        return Parsed(None, "xml", "XML support is not available (ktbench.dstu1.xmlcodec missing)")
+        return Parsed(None, "xml", "XML support is not available (ktbench.fhir.dstu1.xmlcodec missing)")
     try:
         obj = parse_xml(data)
     except XmlCodecError as exc:

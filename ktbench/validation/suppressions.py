@@ -23,11 +23,11 @@ File format (TOML)::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from ktbench.core.tomlfile import parse_toml, read_toml
 from ktbench.validation.findings import Finding
 
 SUPPORTED_VERSIONS = (1,)
@@ -110,18 +110,11 @@ def load_suppressions(source: str | Path | bytes | dict) -> SuppressionSet:
         data = source
     else:
         if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
-            path = Path(source)
-            origin = str(path)
-            try:
-                raw = path.read_bytes()
-            except OSError as exc:
-                raise SuppressionError(f"cannot read suppression file {path}: {exc.strerror or exc}") from None
+            origin = str(source)
+            data = read_toml(source, "suppression file", SuppressionError)
         else:
             raw = source.encode() if isinstance(source, str) else source
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SuppressionError(f"suppression file {origin} is not valid TOML: {exc}") from None
+            data = parse_toml(raw, f"suppression file {origin}", SuppressionError)
     version = data.get("version")
     if version not in SUPPORTED_VERSIONS:
         raise SuppressionError(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import copy
 import sqlite3
 from typing import Any
-from urllib.parse import urlencode
 
-from ktbench.dstu1.constants import (
+from ktbench.fhir.dstu1.constants import (
     ACTIVITY_KINDS,
     AD_IDENTIFIER_SYSTEM,
     AD_PREFIX,
@@ -25,12 +24,14 @@ from ktbench.dstu1.constants import (
     PROFILE_TAG_SCHEME,
     TEXT_WRONG_VERSION,
 )
-from ktbench.dstu1.links import HISTORY, version_of
+from ktbench.fhir.dstu1.links import HISTORY, version_of
 from simulators.kt1 import bundles
+from simulators.kt1.caller import Caller
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import SeedActivity
 from simulators.kt1.errors import FhirError, bad_request, conflict, not_found
-from simulators.kt1.http import MAX_ID, Caller, whole_number
+from simulators.kt1.http import MAX_ID, whole_number
+from simulators.kt1.paging import page_links
 from simulators.kt1.store import dumps, loads
 
 ACTIVITY_KIND_SYSTEM = NAMESPACE + "ActivityKind"
@@ -167,17 +168,10 @@ def search(ctx: Kt1Context, caller: Caller, items: list[tuple[str, str]], base: 
         total = ctx.store.one(f"SELECT COUNT(*) AS n FROM activities WHERE {where}", (caller.domain,))["n"]
         rows = ctx.store.all(f"SELECT * FROM activities WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
                              (caller.domain, count_n, min((page_n - 1) * count_n, MAX_ID)))
-    query = {k: v for k, v in params.items() if k not in ("page", "_format", "_")}
-    last = max(1, -(-total // count_n))
-
-    def link(rel: str, number: int) -> dict[str, str]:
-        return {"rel": rel, "href": f"{base}{OTHER_SEARCH_PATH}?{urlencode({**query, 'page': number})}"}
-
-    links = [link("first", 1), link("last", last)]
-    if page_n < last:
-        links.append(link("next", page_n + 1))
+    self_link, links = page_links(f"{base}{OTHER_SEARCH_PATH}", params, page_n, count_n, total,
+                                  with_previous=False)
     return bundles.feed(title="Search on resources in collection 'Other'", updated=ctx.instant(), base=base,
-                        self_link=link("self", page_n)["href"], entries=[activity_entry(ctx, r, base) for r in rows],
+                        self_link=self_link, entries=[activity_entry(ctx, r, base) for r in rows],
                         total=total, extra_links=links)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ktbench.dstu1.constants import (
+from ktbench.fhir.dstu1.constants import (
     DOMAIN_TAG_PREFIX,
     MESSAGE_TAG_TERM,
     SECURITY_TAG_SCHEME,

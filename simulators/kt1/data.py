@@ -1,7 +1,7 @@
 """Loading the server's data file: domains, application instances, seeded ActivityDefinitions.
 
 The data file is TOML (format documented in README.md, default in
-ktbench/data/kt1_default.toml).  It is checked completely at start-up so a
+simulators/kt1/default_data.toml).  It is checked completely at start-up so a
 typo becomes one clear message instead of a confusing 401 later on.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ktbench.dstu1.constants import ACTIVITY_KINDS, LAUNCH_TYPES, MESSAGE_EVENTS
+from ktbench.fhir.dstu1.constants import ACTIVITY_KINDS, LAUNCH_TYPES, MESSAGE_EVENTS
 
 
 class DataFileError(ValueError):
@@ -98,7 +98,7 @@ _AD_KEYS = {
 
 
 def default_data_path() -> Path:
-    return Path(str(resources.files("ktbench.data") / "kt1_default.toml"))
+    return Path(str(resources.files("simulators.kt1").joinpath("default_data.toml")))
 
 
 def load_data(path: str | Path | None = None) -> ServerData:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ktbench.dstu1.constants import EXT_ISSUE_RESOURCE, ISSUE_TYPE_SYSTEM
+from ktbench.fhir.dstu1.constants import EXT_ISSUE_RESOURCE, ISSUE_TYPE_SYSTEM
 
 
 @dataclass

@@ -8,20 +8,16 @@ anything else (`application/fhir+json` included).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ktbench.dstu1.constants import JSON_CONTENT_TYPE, XML_CONTENT_TYPE
+from ktbench.fhir.dstu1.constants import JSON_CONTENT_TYPE, XML_CONTENT_TYPE
 from simulators.kt1.context import Kt1Context
-from simulators.kt1.data import Application
-from simulators.kt1.errors import FhirError, bad_request, unauthorized
+from simulators.kt1.errors import FhirError, bad_request
 
 _XML_TYPES = ("application/xml", "text/xml", "application/xml+fhir", "application/atom+xml",
               "application/fhir+xml")
@@ -52,7 +48,7 @@ def fhir_response(ctx: Kt1Context, request: Request, body: dict | None, status: 
     """Serialise `body` in the negotiated format (JSON also for empty bodies)."""
     headers = dict(headers or {})
     if wants_xml(request) and not ctx.fault("xml-ignored") and body is not None:
-        from ktbench.dstu1.xmlcodec import to_xml
+        from ktbench.fhir.dstu1.xmlcodec import to_xml
         headers["Content-Type"] = XML_CONTENT_TYPE
         return Response(to_xml(body), status_code=status, headers=headers)
     content_type = "application/fhir+json" if ctx.fault("wrong-content-type") else JSON_CONTENT_TYPE
@@ -85,7 +81,7 @@ async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
     looks_xml = raw.lstrip()[:1] == b"<"
     walk = True
     if _is_xml_type(content_type) or (looks_xml and "json" not in content_type.lower()):
-        from ktbench.dstu1.xmlcodec import XmlCodecError, parse_xml
+        from ktbench.fhir.dstu1.xmlcodec import XmlCodecError, parse_xml
         try:
             obj = parse_xml(raw)
         except XmlCodecError as exc:
@@ -170,48 +166,3 @@ def find_empty_array_element(obj: Any) -> None:
                     raise bad_request(f"Empty array element at {path}[{i}]", "structure")
             for i in range(len(value) - 1, -1, -1):
                 stack.append((value[i], f"{path}[{i}]", depth + 1))
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: an application instance, optionally narrowed to one patient by a Bearer token."""
-
-    app: Application
-    patient: str | None = None
-    via_token: bool = False
-
-    @property
-    def domain(self) -> str:
-        return self.app.domain
-
-
-def basic_credentials(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized("Malformed Basic credentials") from None
-    user, sep, password = decoded.partition(":")
-    if not sep:
-        raise unauthorized("Malformed Basic credentials")
-    return user, password
-
-
-def authenticate(ctx: Kt1Context, request: Request, *, allow_bearer: bool = True) -> Caller:
-    """Basic per application instance, or a Bearer token from the SSO flow."""
-    header = request.headers.get("authorization", "")
-    scheme = header.partition(" ")[0].lower()
-    if scheme == "bearer" and allow_bearer:
-        from simulators.kt1.oauth import caller_from_token
-        return caller_from_token(ctx, header.partition(" ")[2].strip())
-    creds = basic_credentials(request)
-    if creds is None:
-        raise unauthorized("Authentication required")
-    user, password = creds
-    app = ctx.data.by_username(user)
-    if app is None or (app.password != password and not ctx.fault("auth-not-checked")):
-        raise unauthorized("Authentication failed: unknown user or wrong password")
-    return Caller(app)

@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
-from ktbench.dstu1.constants import (
+from ktbench.fhir.dstu1.constants import (
     CLAIM_QUERY,
     EXT_IS_EXPIRED,
     EXT_PROCESSING_STATUS,
@@ -24,11 +24,13 @@ from ktbench.dstu1.constants import (
     MESSAGE_HEADER_SEARCH_PATH,
     PROCESSING_STATUSES,
 )
-from ktbench.dstu1.links import HISTORY, strip_history, version_of
+from ktbench.fhir.dstu1.links import HISTORY, strip_history, version_of
 from simulators.kt1 import bundles
+from simulators.kt1.caller import Caller
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.errors import bad_request, not_found
-from simulators.kt1.http import MAX_ID, Caller, whole_number
+from simulators.kt1.http import MAX_ID, whole_number
+from simulators.kt1.paging import page_links
 from simulators.kt1.store import dumps, loads
 
 MAX_COUNT = 1000
@@ -194,21 +196,10 @@ def summary(ctx: Kt1Context, caller: Caller, params: dict[str, str], event: str 
         else:
             rows = ctx.store.all(f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
                                  (*args, count, min((page - 1) * count, MAX_ID)))  # pages past the end are empty
-    query = {k: v for k, v in params.items() if k not in ("page", "_format", "_")}
-    query["_count"] = str(count)
-
-    def link(rel: str, number: int) -> dict[str, str]:
-        qs = urlencode({**query, "page": str(number)})
-        return {"rel": rel, "href": f"{base}{MESSAGE_HEADER_SEARCH_PATH}?{qs}"}
-
-    last_page = max(1, -(-total // count))
-    links = [link("first", 1), link("last", last_page)]
-    if page < last_page and not ctx.fault("paging-ignored"):
-        links.append(link("next", page + 1))
-    if page > 1:
-        links.append(link("previous", page - 1))
+    self_link, links = page_links(f"{base}{MESSAGE_HEADER_SEARCH_PATH}", params, page, count, total,
+                                  with_next=not ctx.fault("paging-ignored"))
     return bundles.feed(title="Search on MessageHeader", updated=ctx.instant(), base=base,
-                        self_link=link("self", page)["href"], entries=[header_entry(ctx, r, base) for r in rows],
+                        self_link=self_link, entries=[header_entry(ctx, r, base) for r in rows],
                         total=total, extra_links=links)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ktbench.dstu1.constants import (
+from ktbench.fhir.dstu1.constants import (
     AUTHORIZE_PATH,
     FHIR_VERSION,
     LAUNCH_PATH,

@@ -5,12 +5,12 @@ Each check names the requirement it verifies; the steps stay one-liners.
 
 from __future__ import annotations
 
-from ktbench.dstu1.links import strip_history, version_of
+from ktbench.fhir.dstu1.links import strip_history, version_of
 from ktbench.targets import BenchError
-from simulators.actors import DeliveredMessage, HeaderSummary
-from simulators.actors.kt1_application import Answer, Kt1Application, SendResult
-from simulators.actors.kt1_messages import contains, patient_of
-from steps.kt1.require import fail, require
+from simulators.kt1.actors import DeliveredMessage, HeaderSummary
+from simulators.kt1.actors.kt1_application import Answer, Kt1Application, SendResult
+from simulators.kt1.actors.kt1_messages import contains, patient_of
+from ktbench.core.requirements import fail, precondition, require
 from steps.kt1.world import Kt1World
 
 
@@ -71,41 +71,43 @@ def check_received(world: Kt1World, actor_name: str, result: SendResult) -> Deli
     actor = world.actor(actor_name)
     summary = find_copy(actor, result)
     own = sent_by(result) == actor.app_id
-    require(summary is not None, "KT1-ROUTE-SENDER" if own else "KT1-ROUTE-SUBSCRIBED",
+    precondition(summary is not None, "KT1-ROUTE-SENDER" if own else "KT1-ROUTE-SUBSCRIBED",
             f"the {actor_name} ({actor.app_id}) is subscribed to {result.event} but has no copy of message "
             f"{result.identifier} in its mailbox" + (" (it sent the message itself)" if own else ""))
     answer, message = actor.message(summary.entry_id)
-    require(message is not None, "KT1-SEARCH-ID",
-            f"looking up {summary.entry_id} by _id should return the complete message, got {answer.brief()}")
+    precondition(message is not None, "KT1-SEARCH-ID",
+                 f"looking up {summary.entry_id} by _id should return the complete message, got {answer.brief()}")
     check_intact(result, message, "KT1-ROUTE-CONTENT")
     return message
 
 
 def check_intact(result: SendResult, message: DeliveredMessage, req: str) -> None:
-    """The delivered message is the sent one: header fields, every resource, focal reference, versions."""
-    require(message.event == result.event, req, f"delivered event {message.event!r}, sent {result.event!r}")
-    require(message.identifier == result.identifier, req,
+    """The delivered message is the sent one: header fields, every resource, focal reference, versions.
+
+    A judgment of `req` in scenarios that carry it, a precondition elsewhere (ktbench.core.requirements)."""
+    precondition(message.event == result.event, req, f"delivered event {message.event!r}, sent {result.event!r}")
+    precondition(message.identifier == result.identifier, req,
             f"delivered MessageHeader.identifier {message.identifier!r}, sent {result.identifier!r}")
     patient = sent_patient(result)
     if patient:
-        require(message.patient == patient, req,
+        precondition(message.patient == patient, req,
                 f"delivered MessageHeader#Patient {message.patient!r}, sent {patient!r}")
-    require(message.ack_url and version_of(message.ack_url), req,
+    precondition(message.ack_url and version_of(message.ack_url), req,
             f"the delivered MessageHeader entry needs a versioned self link (the ack URL), got {message.ack_url!r}")
     focal_ref = message.focal_reference
     focal = message.focal
-    require(focal is not None and strip_history(focal_ref or "") == result.focal.url, req,
+    precondition(focal is not None and strip_history(focal_ref or "") == result.focal.url, req,
             f"delivered data[0] {focal_ref!r} should reference the focal resource {result.focal.url}")
-    require(focal.link == focal_ref, req,
+    precondition(focal.link == focal_ref, req,
             f"delivered data[0] {focal_ref!r} should equal the focal entry's self link {focal.link!r}")
     minted = result.minted_versions()
     for res in [result.focal, *result.others]:
         delivered = message.resource(res.url)
-        require(delivered is not None, req, f"the delivered message lacks {res.rtype} {res.url}")
+        precondition(delivered is not None, req, f"the delivered message lacks {res.rtype} {res.url}")
         problem = contains(res.content, delivered.content)
-        require(problem is None, req, f"{res.rtype} {res.url} was changed on the way: {problem}")
+        precondition(problem is None, req, f"{res.rtype} {res.url} was changed on the way: {problem}")
         if res.url in minted:
-            require(delivered.version == minted[res.url], req,
+            precondition(delivered.version == minted[res.url], req,
                     f"{res.url} was delivered at version {delivered.version!r}, but the Mailbox reply minted "
                     f"{minted[res.url]!r}")
 
@@ -134,6 +136,6 @@ def check_empty_claim(answer: Answer, message: DeliveredMessage | None, req: str
     require(body.get("resourceType") == "Bundle", req, f"the claim answer should be a Bundle, got {answer.brief()}")
     require(message is None, req, f"expected no message, but the claim handed out {message.identifier if message else ''}"
                                   f" ({message.event if message else ''}, status {message.status if message else ''})")
-    require("entry" in body and body.get("entry") == [], "KT1-CLAIM-EMPTY",
+    precondition("entry" in body and body.get("entry") == [], "KT1-CLAIM-EMPTY",
             "an empty claim answer must carry \"entry\": [] (the connector loops forever without it), got "
             + ("no entry key" if "entry" not in body else repr(body.get("entry"))[:80]))

@@ -1,7 +1,7 @@
 """Fixtures and step definitions of the KT1.3 suite.
 
 `kt1` is the scenario's world (simulated applications plus what they did),
-built on the engine fixtures `kt_target` and `kt_http` (ktbench.pytest_plugin)
+built on the engine fixtures `kt_target` and `kt_http` (ktbench.runner.fixtures)
 and the seeded `kt_faker` (steps/conftest.py).  The step modules are imported
 here so every test module of the suite sees them (pytest-bdd registers step
 definitions as fixtures of the module that defines them).
@@ -11,25 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.actors import People
+from simulators.kt1.actors import People
 from steps.kt1.steps_activities import *  # noqa: F403
 from steps.kt1.steps_careplan import *  # noqa: F403
 from steps.kt1.steps_formats import *  # noqa: F403
 from steps.kt1.steps_mailbox import *  # noqa: F403
 from steps.kt1.steps_messages import *  # noqa: F403
 from steps.kt1.steps_security import *  # noqa: F403
+from steps.kt1.steps_smoke import *  # noqa: F403
 from steps.kt1.steps_sso import *  # noqa: F403
 from steps.kt1.world import Kt1World, target_options
-
-
-# What a failing end-of-scenario profile check names (ktbench.pytest_plugin): the exchanged messages must
-# conform to the KT1.3 resource profiles (seed 003 element tables, profiles/kt1/).
-PROFILE_REQUIREMENT = "KT1-PROFILE-EXCHANGE"
-
-
-@pytest.fixture
-def kt_profile_requirement() -> str:
-    return PROFILE_REQUIREMENT
 
 
 @pytest.fixture

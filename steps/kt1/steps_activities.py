@@ -12,10 +12,10 @@ import copy
 
 from pytest_bdd import given, parsers, then, when
 
-from ktbench.dstu1.links import strip_history, version_of
-from simulators.actors import kt1_resources as res
-from ktbench.dstu1.links import entry_self_link
-from steps.kt1.require import require
+from ktbench.fhir.dstu1.links import strip_history, version_of
+from simulators.kt1.actors import kt1_resources as res
+from ktbench.fhir.dstu1.links import entry_self_link
+from ktbench.core.requirements import precondition, require
 from steps.kt1.world import ACTOR, Kt1World
 
 
@@ -53,8 +53,8 @@ def _identifier(kt1: Kt1World) -> str:
 
 def _listed(kt1: Kt1World, actor: str, include_archived: bool) -> list[dict]:
     answer, entries = kt1.actor(actor).activities(include_archived=include_archived)
-    require(answer.status == 200 and answer.resource_type == "Bundle", "KT1-AD-SEARCH",
-            f"Other/_search?code=ActivityDefinition should answer 200 with a Bundle, got {answer.brief()}")
+    precondition(answer.status == 200 and answer.resource_type == "Bundle", "KT1-AD-SEARCH",
+                 f"Other/_search?code=ActivityDefinition should answer 200 with a Bundle, got {answer.brief()}")
     kt1.listed = entries
     return entries
 

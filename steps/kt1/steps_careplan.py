@@ -14,14 +14,14 @@ import copy
 
 from pytest_bdd import given, parsers, then, when
 
-from simulators.actors.kt1_resources import (
+from simulators.kt1.actors.kt1_resources import (
     LocalResource,
     careplan_activity_status,
     set_careplan_activity_status,
     status_of,
 )
 from steps.kt1.checks import check_accepted, check_intact
-from steps.kt1.require import require
+from ktbench.core.requirements import precondition, require
 from steps.kt1.world import Kt1World
 
 
@@ -66,7 +66,7 @@ def _(status: str, kt1: Kt1World) -> None:
             "(an older report that a newer one should have replaced?)")
     check_intact(kt1.sends["activity status"][-1], message, "KT1-CP-STATUS-FLOW")
     ack = kt1.portal.ack(message, "Success")
-    require(ack.ok, "KT1-ACK-SUCCESS", f"the portal's Success acknowledgement was refused: {ack.brief()}")
+    precondition(ack.ok, "KT1-ACK-SUCCESS", f"the portal's Success acknowledgement was refused: {ack.brief()}")
 
 
 @when("the portal cancels the activity in the care plan")

@@ -9,11 +9,11 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from ktbench.dstu1.constants import AUTHORIZE_PATH, FHIR_VERSION, OAUTH_URI_FAMILIES, TOKEN_PATH
-from ktbench.dstu1.links import path_of
-from simulators.actors.kt1_compose import compose, send_composed
+from ktbench.fhir.dstu1.constants import AUTHORIZE_PATH, FHIR_VERSION, OAUTH_URI_FAMILIES, TOKEN_PATH
+from ktbench.fhir.dstu1.links import path_of
+from simulators.kt1.actors.kt1_compose import compose, send_composed
 from steps.kt1.checks import check_accepted, check_intact, find_copy
-from steps.kt1.require import require
+from ktbench.core.requirements import precondition, require
 from steps.kt1.world import ACTOR, ACTOR_ROLES, Kt1World
 
 WEBHOOK_WAIT_SECONDS = 5.0
@@ -126,10 +126,10 @@ def _(actor: str, kt1: Kt1World) -> None:
     result = kt1.need(kt1.last_send, "a sent message")
     reader = kt1.actor(actor)
     summary = find_copy(reader, result)
-    require(summary is not None, "KT1-ROUTE-SUBSCRIBED", f"the {actor} has no copy of the message")
+    precondition(summary is not None, "KT1-ROUTE-SUBSCRIBED", f"the {actor} has no copy of the message")
     as_json, json_message = reader.message(summary.entry_id, fmt="json")
     as_xml, xml_message = reader.message(summary.entry_id, fmt="xml")
-    require(json_message is not None, "KT1-SEARCH-ID", f"the JSON lookup returned no message: {as_json.brief()}")
+    precondition(json_message is not None, "KT1-SEARCH-ID", f"the JSON lookup returned no message: {as_json.brief()}")
     check_intact(result, json_message, "KT1-ROUTE-CONTENT")
     _require_xml(kt1, as_xml, "KT1-FMT-XML-SAME", "the message lookup")
     require(xml_message is not None, "KT1-FMT-XML-SAME", "the XML answer holds no message")

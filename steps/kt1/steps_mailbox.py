@@ -12,17 +12,17 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from ktbench.dstu1.links import strip_history, version_of
-from simulators.actors import DeliveredMessage
-from simulators.actors.kt1_messages import bundle_link, header_summaries
+from ktbench.fhir.dstu1.links import strip_history, version_of
+from simulators.kt1.actors import DeliveredMessage
+from simulators.kt1.actors.kt1_messages import bundle_link, header_summaries
 from steps.kt1.checks import check_empty_claim, check_intact, mailbox_status
-from steps.kt1.require import require
+from ktbench.core.requirements import ScenarioRequirements, precondition, require
 from steps.kt1.world import ACTOR, Kt1World
 
 EXPIRY_MARGIN = 0.1           # seconds beyond the declared claim timeout before checking
 MAX_WAIT_CLAIM_TIMEOUT = 10.0  # longer timeouts would make the suite too slow: skip instead
 
-# What a status check verifies, unless the When step said otherwise (kt1.pending_req).
+# What a status check verifies: the status's own rule, or (in that order) the rule of the scenario's context.
 STATUS_REQS = {
     "Claimed": "KT1-CLAIM-NEXT",
     "Success": "KT1-ACK-SUCCESS",
@@ -31,7 +31,9 @@ STATUS_REQS = {
     "MaximumRetriesExceeded": "KT1-CLAIM-MAX-RETRIES",
     "ReplacedByNewVersion": "KT1-MSG-REPLACED",
 }
-ACK_REQS = {"Success": "KT1-ACK-SUCCESS", "Failed": "KT1-ACK-FAILED", "New": "KT1-ACK-NEW"}
+CONTEXT_REQS = ("KT1-ACK-HISTORYLESS", "KT1-ACK-ONLY-STATUS", "KT1-CLAIM-EXPIRY", "KT1-CLAIM-MAX-RETRIES",
+                "KT1-SEC-CROSS-DOMAIN-ACK", "KT1-MSG-REPLACED")
+ACK_REQS = ("KT1-ACK-HISTORYLESS", "KT1-ACK-ONLY-STATUS", "KT1-ACK-FAILED", "KT1-ACK-NEW", "KT1-ACK-SUCCESS")
 ORDINALS = {"first": 0, "second": 1, "third": 2}
 
 
@@ -130,7 +132,7 @@ def _(kt1: Kt1World) -> None:
 
 @then(parsers.re(r"the claim returns a care plan with the activity (?P<status>[A-Za-z]+)"))
 def _(status: str, kt1: Kt1World) -> None:
-    from simulators.actors.kt1_resources import careplan_activity_status
+    from simulators.kt1.actors.kt1_resources import careplan_activity_status
 
     message = kt1.claimed
     require(message is not None and message.event == "CreateOrUpdateCarePlan", "KT1-CP-ASSIGN",
@@ -152,19 +154,16 @@ def _acked_message(kt1: Kt1World) -> DeliveredMessage:
 
 @when(parsers.re(r"the module acknowledges the message as (?P<status>Success|Failed|New)"))
 def _(status: str, kt1: Kt1World) -> None:
-    kt1.pending_req = ACK_REQS[status]
     kt1.ack_answer = kt1.module.ack(_acked_message(kt1), status)
 
 
 @when(parsers.re(r'the module acknowledges the message as Failed because "(?P<reason>[^"]+)"'))
 def _(reason: str, kt1: Kt1World) -> None:
-    kt1.pending_req = "KT1-ACK-FAILED"
     kt1.ack_answer = kt1.module.ack(_acked_message(kt1), "Failed", reason)
 
 
 @when(parsers.re(r"the module acknowledges the message as (?P<status>Success|Failed|New) on its history-less URL"))
 def _(status: str, kt1: Kt1World) -> None:
-    kt1.pending_req = "KT1-ACK-HISTORYLESS"
     kt1.ack_answer = kt1.module.ack(_acked_message(kt1), status, historyless=True)
 
 
@@ -176,20 +175,20 @@ def _(kt1: Kt1World) -> None:
     tampered["identifier"] = "tampered-" + str(tampered.get("identifier"))
     tampered["source"] = {"name": "tampered", "software": "tampered", "endpoint": "https://tampered.example"}
     tampered["extension"] = []  # a client that drops the Patient extension must not erase it
-    kt1.pending_req = "KT1-ACK-ONLY-STATUS"
     kt1.ack_answer = kt1.module.ack(message, "Success", header=tampered)
 
 
 @then("the acknowledgement is accepted")
-def _(kt1: Kt1World) -> None:
+def _(kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     answer = kt1.need(kt1.ack_answer, "an acknowledgement")
-    require(answer.ok, kt1.pending_req or "KT1-ACK-SUCCESS",
+    require(answer.ok, kt_requirements.pick(*ACK_REQS),
             f"the ProcessingStatus update should be accepted (2xx), got {answer.brief()}")
 
 
 @then(parsers.re(r"the module's mailbox shows the (?P<which>first )?care plan message as (?P<status>[A-Za-z]+)"))
-def _(which: str | None, status: str, kt1: Kt1World) -> None:
-    req = kt1.pending_req if kt1.pending_req and status != "Claimed" else STATUS_REQS.get(status, "KT1-ACK-SUCCESS")
+def _(which: str | None, status: str, kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
+    own = STATUS_REQS.get(status, "KT1-ACK-SUCCESS")
+    req = own if status == "Claimed" else kt_requirements.pick(own, *CONTEXT_REQS)
     identifier = _careplan_identifier(kt1)
     summary = mailbox_status(kt1.module, identifier, kt1.patient.url, req)
     require(summary.status == status, req,
@@ -206,20 +205,21 @@ def _(reason: str, kt1: Kt1World) -> None:
 
 
 @then(parsers.re(r"the module's next claim for the patient returns the (?P<which>updated )?care plan message( again)?"))
-def _(which: str | None, kt1: Kt1World) -> None:
+def _(which: str | None, kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     message = claim(kt1)
     if which:
         expected, req = kt1.sent("careplan update", -1).identifier, "KT1-MSG-REPLACED"
     else:
-        expected, req = _careplan_identifier(kt1), kt1.pending_req or "KT1-ACK-NEW"
+        expected, req = _careplan_identifier(kt1), kt_requirements.pick("KT1-ACK-NEW", "KT1-CLAIM-EXPIRY")
     got = message.identifier if message else None
     require(got == expected, req, f"the next claim should hand out message {expected}, got {got}")
 
 
 @then("the module's next claim for the patient returns no message")
-def _(kt1: Kt1World) -> None:
+def _(kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     claim(kt1)
-    check_empty_claim(kt1.claim_answer, kt1.claimed, kt1.pending_req or "KT1-CLAIM-EMPTY")
+    req = kt_requirements.pick("KT1-CLAIM-MAX-RETRIES", "KT1-ACK-SUCCESS", "KT1-ACK-FAILED", "KT1-CLAIM-EMPTY")
+    check_empty_claim(kt1.claim_answer, kt1.claimed, req)
 
 
 @then("the module's copy of the care plan message still has its original header")
@@ -234,7 +234,8 @@ def _(kt1: Kt1World) -> None:
     require(message.patient == kt1.patient.url, "KT1-ACK-ONLY-STATUS",
             f"an acknowledgement may change only the ProcessingStatus, but MessageHeader#Patient is now "
             f"{message.patient!r}")
-    require(message.status == "Success", "KT1-ACK-SUCCESS", f"expected status Success, got {message.status!r}")
+    require(message.status == "Success", "KT1-ACK-ONLY-STATUS",
+            f"the acknowledgement should still set the status Success, got {message.status!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,7 +257,6 @@ def _wait_claim_timeout(kt1: Kt1World) -> None:
 
 @when("the claim timeout has passed")
 def _(kt1: Kt1World) -> None:
-    kt1.pending_req = "KT1-CLAIM-EXPIRY"
     _wait_claim_timeout(kt1)
 
 
@@ -269,7 +269,6 @@ def _(kt1: Kt1World) -> None:
                 f"claim {attempt}: the expired message {identifier} should be claimable again, got "
                 f"{message.identifier if message else kt1.claim_answer.brief()}")
         _wait_claim_timeout(kt1)
-    kt1.pending_req = "KT1-CLAIM-MAX-RETRIES"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -317,25 +316,26 @@ def _listed(kt1: Kt1World, req: str, index: int = -1) -> list:
 
 
 @then(parsers.parse("the search lists {count:d} messages and only MessageHeader entries"))
-def _(count: int, kt1: Kt1World) -> None:
+def _(count: int, kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     answer = kt1.answers[-1]
-    listed = _listed(kt1, "KT1-SEARCH-COUNT-CLAMP" if kt1.page_size and kt1.page_size > 1000 else "KT1-SEARCH-SUMMARY")
+    req = kt_requirements.pick("KT1-SEARCH-COUNT-CLAMP", "KT1-SEARCH-SUMMARY")
+    listed = _listed(kt1, req)
     entries = answer.body.get("entry") or []
     others = [e.get("content", {}).get("resourceType") for e in entries
               if e.get("content", {}).get("resourceType") != "MessageHeader"]
-    require(not others, "KT1-SEARCH-SUMMARY", f"a _summary search lists MessageHeaders only; also got {others}")
+    precondition(not others, "KT1-SEARCH-SUMMARY", f"a _summary search lists MessageHeaders only; also got {others}")
     sent = {r.identifier for r in kt1.sends.get("careplan", [])}
     got = {h.identifier for h in listed}
     foreign = [h.patient for h in listed if h.patient != kt1.patient.url]
-    require(not foreign, "KT1-SEARCH-PATIENT-FILTER",
-            f"a search filtered on the patient listed messages about other patients: {foreign[:3]}")
-    require(len(listed) == count and got == sent, "KT1-SEARCH-SUMMARY",
+    precondition(not foreign, "KT1-SEARCH-PATIENT-FILTER",
+                 f"a search filtered on the patient listed messages about other patients: {foreign[:3]}")
+    require(len(listed) == count and got == sent, req,
             f"expected exactly the {count} care plan messages {sorted(sent)}, got {sorted(got)}")
     for header in listed:
-        require(header.self_link and version_of(header.self_link), "KT1-SEARCH-SUMMARY",
-                f"each listed MessageHeader needs a versioned self link, got {header.self_link!r}")
-        require(header.status == "New", "KT1-SEARCH-SUMMARY",
-                f"unclaimed messages should be listed as New, got {header.status!r}")
+        precondition(header.self_link and version_of(header.self_link), "KT1-SEARCH-SUMMARY",
+                     f"each listed MessageHeader needs a versioned self link, got {header.self_link!r}")
+        precondition(header.status == "New", "KT1-SEARCH-SUMMARY",
+                     f"unclaimed messages should be listed as New, got {header.status!r}")
 
 
 @then(parsers.parse("the first page lists {count:d} messages and links to a next page"))

@@ -10,14 +10,14 @@ import copy
 
 from pytest_bdd import given, parsers, then, when
 
-from ktbench.dstu1.constants import EXT_ISSUE_RESOURCE
-from ktbench.dstu1.links import strip_history
-from simulators.actors import Kt1Portal
-from simulators.actors import kt1_resources as res
-from simulators.actors.kt1_compose import compose, send_composed
-from simulators.actors.kt1_resources import LocalResource, PlannedActivity
+from ktbench.fhir.dstu1.constants import EXT_ISSUE_RESOURCE
+from ktbench.fhir.dstu1.links import strip_history
+from simulators.kt1.actors import Kt1Portal
+from simulators.kt1.actors import kt1_resources as res
+from simulators.kt1.actors.kt1_compose import compose, send_composed
+from simulators.kt1.actors.kt1_resources import LocalResource, PlannedActivity
 from steps.kt1.checks import check_accepted, check_not_received, check_received, check_reply, find_copy
-from steps.kt1.require import fail, require
+from ktbench.core.requirements import fail, require
 from steps.kt1.world import ACTOR, Kt1World
 
 EVENT = r"(?P<event>[A-Za-z]+)"

@@ -12,12 +12,12 @@ from dataclasses import replace
 
 from pytest_bdd import parsers, then, when
 
-from ktbench.dstu1.constants import MAILBOX_PATH
-from simulators.actors.kt1_compose import compose
-from simulators.actors.kt1_messages import message_bundle, new_identifier
+from ktbench.fhir.dstu1.constants import MAILBOX_PATH
+from simulators.kt1.actors.kt1_compose import compose
+from simulators.kt1.actors.kt1_messages import message_bundle, new_identifier
 from ktbench.targets import Secret
 from steps.kt1.checks import check_empty_claim, find_copy
-from steps.kt1.require import require
+from ktbench.core.requirements import ScenarioRequirements, precondition, require
 from steps.kt1.world import ACTOR, Kt1World
 
 
@@ -110,7 +110,7 @@ def _(kt1: Kt1World) -> None:
 def _module_copy(kt1: Kt1World):
     result = kt1.sent("careplan")
     summary = find_copy(kt1.module, result)
-    require(summary is not None, "KT1-ROUTE-SUBSCRIBED",
+    precondition(summary is not None, "KT1-ROUTE-SUBSCRIBED",
             "the module (subscribed to care plans) should have a copy of the care plan message")
     return summary
 
@@ -118,15 +118,14 @@ def _module_copy(kt1: Kt1World):
 @when(parsers.re(rf"the {ACTOR} looks up the module's copy of the care plan message"))
 def _(actor: str, kt1: Kt1World) -> None:
     summary = _module_copy(kt1)
-    kt1.pending_req = "KT1-SEC-CROSS-DOMAIN-READ" if actor.startswith("other domain") else "KT1-SEC-CROSS-APP-READ"
     answer, kt1.lookup = kt1.actor(actor).message(summary.self_link or summary.entry_id)
     kt1.answers = [answer]
 
 
 @then("the lookup returns no message")
-def _(kt1: Kt1World) -> None:
+def _(kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     answer = kt1.answers[-1]
-    req = kt1.pending_req or "KT1-SEC-CROSS-DOMAIN-READ"
+    req = kt_requirements.pick("KT1-SEC-CROSS-DOMAIN-READ", "KT1-SEC-CROSS-APP-READ")
     require(kt1.lookup is None, req,
             f"another application could read the module's copy of message {kt1.lookup.identifier if kt1.lookup else ''}")
     require(answer.status in (200, 403, 404), req,
@@ -141,7 +140,6 @@ def _(kt1: Kt1World) -> None:
 @when("the other domain's module acknowledges the module's copy of the care plan message as Success")
 def _(kt1: Kt1World) -> None:
     summary = _module_copy(kt1)
-    kt1.pending_req = "KT1-SEC-CROSS-DOMAIN-ACK"
     kt1.ack_answer = kt1.actor("other domain's module").ack(summary, "Success")
 
 

@@ -14,11 +14,11 @@ import time
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from ktbench.dstu1.constants import FHIR_BASE_PATH
-from ktbench.dstu1.links import path_of
-from simulators.actors.kt1_application import query_of
+from ktbench.fhir.dstu1.constants import FHIR_BASE_PATH
+from ktbench.fhir.dstu1.links import path_of
+from simulators.kt1.actors.kt1_application import query_of
 from steps.kt1.checks import check_empty_claim
-from steps.kt1.require import require
+from ktbench.core.requirements import ScenarioRequirements, precondition, require
 from steps.kt1.world import Kt1World
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -186,9 +186,9 @@ def _(kt1: Kt1World) -> None:
 
 
 @then("the token request is refused")
-def _(kt1: Kt1World) -> None:
+def _(kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
     answer = kt1.need(kt1.sso.token_attempt, "a token request").answer
-    req = kt1.pending_req or "KT1-SSO-CODE-SINGLE-USE"
+    req = kt_requirements.pick("KT1-SSO-CODE-EXPIRY", "KT1-SSO-CODE-SINGLE-USE")
     require(400 <= answer.status < 500, req, f"the token request must be refused (4xx), got {answer.brief()}")
     require(kt1.sso.token_attempt.access_token is None, req, "the refused request still handed out an access token")
 
@@ -203,7 +203,6 @@ def _(kt1: Kt1World) -> None:
 
 @when("the authorization code lifetime has passed")
 def _(kt1: Kt1World) -> None:
-    kt1.pending_req = "KT1-SSO-CODE-EXPIRY"
     time.sleep(float(kt1.options.code_seconds) + EXPIRY_MARGIN)
 
 
@@ -343,7 +342,7 @@ def _(kt1: Kt1World) -> None:
 
 @then("the search lists the patient's messages only")
 def _(kt1: Kt1World) -> None:
-    from simulators.actors.kt1_messages import header_summaries
+    from simulators.kt1.actors.kt1_messages import header_summaries
 
     answer = kt1.answers[-1]
     require(answer.status == 200 and answer.resource_type == "Bundle", "KT1-SSO-BEARER-ACCESS",
@@ -361,7 +360,8 @@ def _(kt1: Kt1World) -> None:
 def _(kt1: Kt1World) -> None:
     other = kt1.sent("other patient's care plan")
     summary = kt1.module.find(other.identifier, patient_url=kt1.other_patient.url)
-    require(summary is not None, "KT1-ROUTE-SUBSCRIBED", "the module (Basic) should have the other patient's message")
+    precondition(summary is not None, "KT1-ROUTE-SUBSCRIBED",
+                 "the module (Basic) should have the other patient's message")
     answer, message = _bearer(kt1).message(summary.entry_id)
     require(message is None, "KT1-SSO-BEARER-PATIENT",
             f"a token for one patient could read message {summary.entry_id} about another patient")

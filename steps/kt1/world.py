@@ -9,14 +9,14 @@ shared server.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktbench.targets import Secret, Target
-from simulators.actors import DeliveredMessage, Kt1Application, Kt1Module, Kt1Portal, LocalResource, People
-from simulators.actors.kt1_application import Answer, SendResult, TokenSet
-from simulators.actors.kt1_bench import TargetExtras
+from ktbench.core.errors import BenchError
+from ktbench.core.secret import Secret
+from ktbench.targets.model import Target
+from simulators.kt1.actors import DeliveredMessage, Kt1Application, Kt1Module, Kt1Portal, LocalResource, People
+from simulators.kt1.actors.kt1_application import Answer, SendResult, TokenSet
 
 # How steps name the simulated applications -> target roles (ktbench/targets.py KNOWN_ROLES).
 ACTOR_ROLES = {
@@ -43,25 +43,15 @@ class Kt1Options:
     token_seconds: float | None
 
 
-def target_options(target: Target, environ: dict[str, str] | None = None) -> Kt1Options:
-    """Target options, from the Target itself where targets.py has them, else from the bench extras."""
-    extras = TargetExtras.from_env(environ if environ is not None else dict(os.environ))
-    if extras is not None and extras.url.rstrip("/") != target.url.rstrip("/"):
-        extras = None  # extras describe another target: ignore them
-
-    def pick(name: str) -> Any:
-        value = getattr(target, name, None)
-        if value is None and extras is not None:
-            value = getattr(extras, name, None)
-        return value
-
+def target_options(target: Target) -> Kt1Options:
+    """What the target declares in its settings (ktbench.generations.kt1.settings); None where it does not."""
     return Kt1Options(
-        claim_timeout=target.claim_timeout_seconds,
-        max_claim_expiries=int(pick("max_claim_expiries") or DOCUMENTED_MAX_CLAIM_EXPIRIES),
-        webhook_receiver_url=pick("webhook_receiver_url"),
-        webhook_role=pick("webhook_role"),
-        code_seconds=pick("authorization_code_seconds"),
-        token_seconds=pick("access_token_seconds"),
+        claim_timeout=target.setting("claim_timeout_seconds"),
+        max_claim_expiries=int(target.setting("max_claim_expiries", DOCUMENTED_MAX_CLAIM_EXPIRIES)),
+        webhook_receiver_url=target.setting("webhook_receiver_url"),
+        webhook_role=target.setting("webhook_role"),
+        code_seconds=target.setting("authorization_code_seconds"),
+        token_seconds=target.setting("access_token_seconds"),
     )
 
 
@@ -112,7 +102,6 @@ class Kt1World:
     lookup: DeliveredMessage | None = None
     page_size: int | None = None
     new_name: str | None = None
-    pending_req: str | None = None           # the rule the next status check verifies (set by the When step)
     # ActivityDefinitions
     activity_definition: dict[str, Any] | None = None
     activity_links: list[str] = field(default_factory=list)
@@ -128,7 +117,10 @@ class Kt1World:
         role = ACTOR_ROLES.get(name, name)
         if role not in self.actors:
             cls = Kt1Portal if role in PORTAL_ROLES else Kt1Module
-            self.actors[role] = cls(self.http, self.target.url, self.target.role(role))
+            creds = self.target.role(role)
+            if not creds.domain:  # a role without its own domain belongs to the target's
+                creds = creds.model_copy(update={"domain": self.target.setting("domain", "")})
+            self.actors[role] = cls(self.http, self.target.url, creds)
         return self.actors[role]
 
     @property
@@ -148,12 +140,10 @@ class Kt1World:
     def sent(self, purpose: str, index: int = 0) -> SendResult:
         results = self.sends.get(purpose) or []
         if not results:
-            from ktbench.targets import BenchError
             raise BenchError(f"the scenario has not sent a {purpose} message yet (check the Given steps)")
         return results[index]
 
     def need(self, value: Any, what: str) -> Any:
         if value is None:
-            from ktbench.targets import BenchError
             raise BenchError(f"this step needs {what}, which no earlier step provided")
         return value

@@ -1,0 +1,5 @@
+"""`python -m ktbench ...` is `ktbench ...`."""
+
+from ktbench.cli import main
+
+main()

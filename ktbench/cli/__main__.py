@@ -1,0 +1,3 @@
+from ktbench.cli import main
+
+main()

@@ -1,0 +1,253 @@
+"""`ktbench run`: run a Gherkin suite against a target; leave Allure, JUnit and JSON results behind.
+
+How it works: the command resolves and checks everything it can up front
+(suite, targets file, tag expression, reachability), then hands over to the one
+runner (ktbench.runner.suite_run), which starts the suite's embedded reference
+simulators when no target is given and runs pytest in a subprocess over the
+suite's steps with ktbench.runner.plugin.  The verdict comes from the plugin's
+summary.json.
+
+Exit codes (stable, for CI):
+  0  every selected scenario passed (or was skipped)
+  1  at least one scenario failed (non-conformance) or broke for a reason other than reachability
+  2  usage or configuration error: unknown suite or target, bad targets file or tag expression,
+     no scenario selected, or pytest could not collect/run the suite
+  3  the target was unreachable (scenarios are reported BROKEN, not failed)
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+DEFAULT_OUT = Path("reports") / "out"
+DEFAULT_HTML_DIR = DEFAULT_OUT / "allure-report"
+
+
+class _UsageProblem(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def _error(message: str) -> None:
+    typer.secho(f"ktbench run: {message}", err=True, fg=typer.colors.RED)
+
+
+def probe(url: str, timeout: float = 5.0, verify: bool | str = True) -> str | None:
+    """None if `url` answers HTTP at all, else why not."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=timeout, verify=verify) as client:
+            client.get(url)
+    except httpx.TransportError as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
+def _prepare_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Path | None) -> None:
+    from ktbench.report.allure_writer import clean_results_dir
+
+    clean_results_dir(alluredir)  # never --clean-alluredir: it races between xdist workers
+    alluredir.mkdir(parents=True, exist_ok=True)
+    stale = [junitxml, summary]
+    if events is not None:
+        stale += [events, *events.parent.glob(f"{events.stem}.gw*{events.suffix}")]
+    for path in stale:
+        if path.is_file():
+            path.unlink()
+
+
+def _verdict_exit(pytest_rc: int, summary: Path) -> tuple[int, str]:
+    """The exit code from pytest's return code and the run's summary.json.
+
+    Reachability comes from the summary (a scenario broke with TargetUnreachable), not from the up-front
+    probe alone: with --keep-going a target that was still starting may have answered after all.
+    """
+    import json
+
+    if pytest_rc == 5:
+        return EXIT_USAGE, "no scenario was selected (check --tags)"
+    if pytest_rc not in (0, 1):
+        return EXIT_USAGE, f"pytest could not run the suite (pytest exit code {pytest_rc}; see its output above)"
+    try:
+        data: dict[str, Any] = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return EXIT_USAGE, f"the run wrote no summary ({summary}); see pytest's output above"
+    verdict = data.get("verdict")
+    counts = data.get("counts", {})
+    text = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "broken", "skipped"))
+    if verdict == "unreachable":
+        return EXIT_UNREACHABLE, f"target unreachable ({text})"
+    if verdict in ("failed", "broken"):
+        return EXIT_FAILED, f"not all scenarios passed ({text})"
+    if verdict == "empty":
+        return EXIT_USAGE, "no scenario ran"
+    return EXIT_PASSED, f"all scenarios passed ({text})"
+
+
+def _print_locations(alluredir: Path, junitxml: Path, summary: Path) -> None:
+    report_dir = alluredir.parent / "allure-report"
+    typer.echo("")
+    typer.echo(f"Allure results: {alluredir}")
+    typer.echo(f"JUnit XML:      {junitxml}")
+    typer.echo(f"JSON summary:   {summary}")
+    typer.echo("View the Allure report:")
+    typer.echo(f"  npx allure generate {alluredir} -o {report_dir} && npx allure open {report_dir}   (Allure 3)")
+    typer.echo(f"  allure serve {alluredir}   (Allure 2 CLI, Java; static HTML: allure generate ... -o DIR --clean)")
+
+
+def run_command(
+    ctx: typer.Context,
+    suite: Annotated[str, typer.Option("--suite", help="Suite to run (kt1).")] = "kt1",
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", help="URL (the generation's default credentials) or a target name from --targets. "
+                               "Omit to test the embedded reference simulators.")] = None,
+    targets: Annotated[Path | None, typer.Option(
+        "--targets", help="TOML targets file (default: $KTBENCH_TARGETS).")] = None,
+    workers: Annotated[str | None, typer.Option(
+        "-n", "--workers", help="Parallel workers (pytest-xdist): a number or 'auto'.")] = None,
+    alluredir: Annotated[Path, typer.Option("--alluredir", help="Allure results directory.")] =
+        DEFAULT_OUT / "allure-results",
+    junitxml: Annotated[Path, typer.Option("--junitxml", help="JUnit XML file.")] = DEFAULT_OUT / "junit.xml",
+    summary: Annotated[Path, typer.Option("--summary", help="JSON summary file.")] = DEFAULT_OUT / "summary.json",
+    tags: Annotated[str | None, typer.Option(
+        "--tags", help="Tag expression, e.g. '@req:KT1-META-* and not @slow'.")] = None,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Keep sending requests to a target that refused connections "
+                             "(default: later requests fail fast as BROKEN).")] = False,
+    validate: Annotated[str, typer.Option(
+        "--validate", help="Validate every JSON/XML message of FHIR endpoints: auto (if the validator is "
+                           "installed), on, off.")] = "auto",
+    fail_on: Annotated[str, typer.Option(
+        "--fail-on", help="Validation findings at or above this severity decide the verdict: error (default), "
+                          "warning or never. In a message the target sent they fail the scenario; in one the "
+                          "bench sent they make it broken.")] = "error",
+    validation_policy: Annotated[Path | None, typer.Option(
+        "--validation-policy", help="TOML validation policy: per-rule severity overrides and suppressions "
+                                    "(see reports/README.md).")] = None,
+    events: Annotated[Path | None, typer.Option(
+        "--events", help="Also write every event (redacted HTTP traffic, steps, outcomes) as NDJSON.")] = None,
+    pytest_args: Annotated[str, typer.Option(
+        "--pytest-args", help="Extra pytest arguments, e.g. \"-k metadata -x\".")] = "",
+    html: Annotated[bool, typer.Option(
+        "--html", help="After the run, build the Allure 3 HTML report (needs the Allure 3 CLI: npm install "
+                       "allure@3, or $KTBENCH_ALLURE). Does not change the exit code.")] = False,
+    html_dir: Annotated[Path | None, typer.Option(
+        "--html-dir", help=f"HTML report directory (default: {DEFAULT_HTML_DIR}); implies --html.")] = None,
+) -> None:
+    """Run a conformance suite against a target (default: the embedded reference simulators).
+
+    Exit codes: 0 all passed, 1 a scenario failed or broke, 2 usage/configuration error, 3 target unreachable.
+    Results: Allure (--alluredir), JUnit (--junitxml), JSON summary (--summary); see reports/README.md.
+    """
+    from ktbench.cli.registry import registry_from_context
+    from ktbench.core.errors import ConfigurationError
+
+    try:
+        registry = registry_from_context(ctx)
+        code = _run(registry, suite=suite, target=target, targets=targets, workers=workers, alluredir=alluredir,
+                    junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
+                    pytest_args=pytest_args, events=events, fail_on=fail_on,
+                    validation_policy=validation_policy,
+                    html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None))
+    except (_UsageProblem, ConfigurationError) as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    raise typer.Exit(code)
+
+
+def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None, workers: str | None,
+         alluredir: Path, junitxml: Path, summary: Path, tags: str | None, keep_going: bool, validate: str,
+         pytest_args: str, events: Path | None = None, html_dir: Path | None = None,
+         fail_on: str = "error", validation_policy: Path | None = None) -> int:
+    from ktbench.runner.suite_run import RunOptions, run_suite, steps_dir
+    from ktbench.runner.tags import TagExpression, TagExpressionError
+    from ktbench.targets.reader import resolve_target
+    from ktbench.validation_policy import PolicyError, load_policy
+
+    generation, spec = registry.suite(suite)
+    if validate not in ("auto", "on", "off"):
+        raise _UsageProblem(f"--validate must be auto, on or off, not {validate!r}")
+    try:  # checked here so a bad policy is a usage error before any server starts
+        load_policy(validation_policy, fail_on=fail_on)
+    except PolicyError as exc:
+        raise _UsageProblem(str(exc)) from None
+    validation_policy = validation_policy.resolve() if validation_policy is not None else None
+    if workers is not None and not (workers == "auto" or workers.isdigit()):
+        raise _UsageProblem(f"-n must be a number or 'auto', not {workers!r}")
+    if tags:
+        try:
+            TagExpression(tags)
+        except TagExpressionError as exc:
+            raise _UsageProblem(f"--tags: {exc}") from None
+    try:
+        extra = shlex.split(pytest_args)
+    except ValueError as exc:
+        raise _UsageProblem(f"--pytest-args: {exc}") from None
+    resolved = resolve_target(target, targets, registry, kind=spec.kind)
+    if resolved is not None and resolved.kind != spec.kind:
+        raise _UsageProblem(f"suite {spec.name!r} tests a {spec.kind} target, but target {resolved.name!r} is a "
+                            f"{resolved.kind}")
+    steps_dir(spec)  # installed?
+    alluredir, junitxml, summary = (p.resolve() for p in (alluredir, junitxml, summary))
+    events = events.resolve() if events is not None else None
+    _prepare_outputs(alluredir, junitxml, summary, events)
+    tested: list[Any] = []
+
+    def announce(ready: Any) -> None:
+        tested.append(ready)
+        described = (f"the embedded {spec.title} reference simulators at {ready.url}" if resolved is None
+                     else ready.describe())
+        typer.echo(f"ktbench: suite {spec.name} ({spec.title}) against {described}")
+        unreachable = probe(ready.url, verify=ready.tls.httpx_verify())
+        if unreachable:
+            typer.secho(f"ktbench: target unreachable: {unreachable}; running the suite anyway so every "
+                        "scenario is reported as BROKEN", err=True, fg=typer.colors.YELLOW)
+
+    options = RunOptions(workers=workers, tags=tags, keep_going=keep_going, validate=validate, fail_on=fail_on,
+                         validation_policy=validation_policy, alluredir=alluredir, junitxml=junitxml,
+                         summary=summary, events=events, extra_args=tuple(extra))
+    try:
+        run = run_suite(registry, spec.name, target=resolved, options=options, on_target=announce)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    code, message = _verdict_exit(run.returncode, summary)
+    if code != EXIT_USAGE:
+        _print_locations(alluredir, junitxml, summary)
+    if html_dir is not None and tested:
+        _build_html(spec, alluredir, html_dir.resolve(), tested[0])
+    colour = typer.colors.GREEN if code == EXIT_PASSED else typer.colors.RED
+    typer.secho(f"ktbench: {message} -> exit code {code}", fg=colour, err=code != EXIT_PASSED)
+    return code
+
+
+def _build_html(spec: Any, alluredir: Path, html_dir: Path, target: Any) -> None:
+    """--html: the Allure 3 HTML report; a problem is reported, the run's exit code stays as it is."""
+    from ktbench.core.errors import BenchError
+    from ktbench.report.html import (
+        HtmlReportError,
+        build_html_report,
+        report_secrets,
+        viewing_hint,
+    )
+
+    typer.echo(f"ktbench: building the HTML report in {html_dir} ...")
+    try:
+        report = build_html_report(alluredir, html_dir, secrets=report_secrets(target),
+                                   name=f"ktbench {spec.name.upper()} conformance")
+    except (HtmlReportError, BenchError, OSError) as exc:
+        typer.secho(f"ktbench: HTML report not built: {exc}", err=True, fg=typer.colors.YELLOW)
+        return
+    for note in report.notes:
+        typer.secho(f"ktbench: note: {note}", err=True, fg=typer.colors.YELLOW)
+    typer.echo(f"HTML report:    {report.index}   (Allure {report.allure.version}, {report.seconds:.1f} s)")
+    typer.echo(f"  view it over http: {viewing_hint(report)}")

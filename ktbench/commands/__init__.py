@@ -1,1 +1,0 @@
-"""CLI sub-commands; see ktbench.cli."""

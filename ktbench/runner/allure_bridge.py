@@ -1,0 +1,128 @@
+"""The bridge to allure-pytest-bdd: labels from tags, run-level files, and scenarios it never saw.
+
+allure-pytest-bdd reports one test per scenario with its Gherkin steps.  The bench adds: requirement and
+role labels from @req:/@role: tags (one `story` per requirement for the requirement view), one
+`parentSuite`/`suite`/`feature` per scenario (so every scenario appears exactly once per feature and no
+total double counts), the target as a parameter, the Environment widget, failure categories, and a result
+for scenarios whose setup failed or skipped (pytest-bdd never started them, so Allure has nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ktbench.runner.state import ItemState, RunState
+from ktbench.runner.tags import REQUIREMENT_PREFIX
+
+
+def alluredir(config: pytest.Config) -> str | None:
+    return getattr(config.option, "allure_report_dir", None)
+
+
+def mark_tag(function: Any, tag: str) -> Any:
+    """`req:X` / `role:X` (any `prefix:value`): Allure labels instead of an (invalid) pytest marker."""
+    prefix, _, value = tag.partition(":")
+    label = {REQUIREMENT_PREFIX: "requirement"}.get(prefix, prefix)
+    function = pytest.mark.allure_label(value, label_type=label)(function)
+    if prefix == REQUIREMENT_PREFIX:
+        function = pytest.mark.allure_label(value, label_type="story")(function)
+    return pytest.mark.allure_label(tag, label_type="tag")(function)
+
+
+def label_scenario(state: RunState, ist: ItemState) -> None:
+    import allure
+
+    allure.dynamic.label("parentSuite", f"{state.suite} suite")
+    allure.dynamic.label("suite", ist.feature)
+    if state.target is not None:
+        allure.dynamic.parameter("target", state.target.name)
+
+
+def write_run_files(config: pytest.Config, state: RunState) -> None:
+    """environment.properties (which target was tested: a reviewer's first question) and categories.json."""
+    directory = alluredir(config)
+    if not directory or state.is_worker or state.target is None:
+        return
+    import ktbench
+    from ktbench.report.allure_writer import install_categories, write_environment
+
+    target = state.target
+    values = {"Suite": state.suite, "Target": target.name, "Target.URL": target.url, "Target.kind": target.kind,
+              "Target.embedded": str(target.embedded).lower(), "ktbench": ktbench.__version__}
+    domain = target.setting("domain")
+    if domain:
+        values["Domain"] = domain
+    write_environment(directory, values)
+    categories = _categories_file(config)
+    if categories is not None:
+        install_categories(directory, categories)
+
+
+def _categories_file(config: pytest.Config) -> Path | None:
+    for root in (Path(str(config.rootpath)), Path(__file__).resolve().parents[2]):
+        candidate = root / "reports" / "categories.json"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def attach_profile_findings(config: pytest.Config, state: RunState, keyword: str, text: str,
+                            problem: BaseException) -> None:
+    """The end-of-scenario profile check as a final Allure step with the findings attached; re-raises."""
+    if alluredir(config):
+        import allure
+
+        with allure.step(f"{keyword} {text}"):
+            allure.attach(state.redactor.text(str(problem)), name="profile findings that decide the verdict",
+                          attachment_type=allure.attachment_type.TEXT)
+            raise problem
+    raise problem
+
+
+def _scenario_template(item: pytest.Item) -> Any:
+    """pytest-bdd's scenario template of a test function (None for plain tests or other pytest-bdd versions)."""
+    try:
+        from pytest_bdd.scenario import scenario_wrapper_template_registry
+    except ImportError:  # pragma: no cover - pytest-bdd internals moved
+        return None
+    try:
+        return scenario_wrapper_template_registry.get(getattr(item, "obj", None))
+    except TypeError:
+        return None
+
+
+def write_unstarted(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[Any], ist: ItemState,
+                    state: RunState, skip_reason: str) -> None:
+    """Setup failed or skipped: pytest-bdd never started the scenario, so allure-pytest-bdd has no test case."""
+    from allure_commons.utils import now, represent
+
+    from ktbench.report.allure_writer import write_unstarted_scenario
+
+    template = _scenario_template(item)
+    if template is not None:
+        name = template.name
+        feature = template.feature.name or Path(template.feature.filename).name
+        full_name = f"{os.path.normpath(template.feature.rel_filename)}:{template.name}"
+        steps = [f"{step.keyword} {step.name}" for step in template.steps]
+    else:
+        name, feature, full_name, steps = ist.name, ist.feature or item.nodeid, item.nodeid, []
+    ist.name, ist.feature = name, feature
+    labels = [("feature", feature), ("suite", feature), ("parentSuite", f"{state.suite} suite"),
+              ("framework", "pytest-bdd")]
+    for mark in item.iter_markers(name="allure_label"):
+        label_type = mark.kwargs.get("label_type")
+        labels += [(label_type, str(value)) for value in mark.args if label_type]
+    status = "skipped" if report.skipped else "broken"
+    message = skip_reason if report.skipped else (call.excinfo.exconly() if call.excinfo else "")
+    parameters = [("target", represent(state.target.name))] if state.target is not None else []
+    stop = now()
+    write_unstarted_scenario(
+        alluredir(item.config) or "", name=name, full_name=full_name, status=status,
+        message=state.redactor.text(message), trace=state.redactor.text(str(report.longrepr or "")),
+        labels=labels, steps=steps, parameters=parameters,
+        start_ms=stop - int(report.duration * 1000), stop_ms=stop,
+    )

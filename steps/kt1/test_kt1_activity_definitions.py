@@ -1,9 +1,0 @@
-"""KT1.3 scenarios: ActivityDefinitions: publish, update, archive and list (features/kt1/activity_definitions.feature; steps in steps/kt1/steps_*.py)."""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from pytest_bdd import scenarios
-
-scenarios(str(Path(__file__).resolve().parents[2] / "features" / "kt1" / "activity_definitions.feature"))
