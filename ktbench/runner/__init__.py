@@ -1,7 +1,8 @@
-"""The runner: one way to run a suite (`suite_run.run_suite`) and the pytest plugin it loads (`plugin`).
+"""The runner: one way to run a suite (`suite_run.run_suite`, `kill_matrix`) and the pytest plugin it loads.
 
-The plugin is split by concern: `state` (what one run and one scenario hold), `tags` (tag expressions and
-@req/@role tags), `outcomes` (failed vs broken, and which requirement a failure names), `verdict` (the
-profile check, keyed on who sent a message), `allure_bridge`, `xdist_relay`, `scrub` (secrets out of every
-output) and `fixtures`.  `plugin` wires the hooks.
+The plugin (`plugin`, which only wires the hooks) is split by concern: `options` (the --kt-* options and the
+live validator), `configure` (generations, target, writers), `collection` (tags -> labels, selection),
+`lifecycle` (run, scenario and step events; the requirement scope; the profile check), `reporting` (outcome,
+the requirement a failure blames, ScenarioFinished), `state`, `tags`, `outcomes`, `verdict`, `fixtures`,
+`allure_bridge`, `xdist_relay` and `scrub` (secrets out of every output).
 """

@@ -20,6 +20,7 @@ from ktbench.runner.tags import TagExpression
 from ktbench.validation_policy import ValidationPolicy
 
 TAGS_ATTR = "_ktbench_tags"
+CONFIGS: list[pytest.Config] = []  # the config(s) being configured; pytest-bdd's tag hook does not get one
 
 
 @dataclass
