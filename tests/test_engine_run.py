@@ -55,7 +55,7 @@ def make_app(mode: str) -> Starlette:
         base = str(request.base_url).rstrip("/")
         auth = request.headers.get("authorization", "")
         if mode == "leaky":  # echoes the credentials and puts the password where an assertion will quote it
-            body = conformance(base, "portal-secret", publisher=auth)
+            body = conformance(base, "portal-secret", publisher=auth or "leaky double")
         else:
             body = conformance(base, "1.0.2", publisher="wrong version double")
         return JSONResponse(body, media_type="application/json; charset=utf-8",
@@ -119,7 +119,9 @@ class Outputs:
         return json.loads(self.summary_path.read_text(encoding="utf-8"))
 
     def results(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.allure.glob("*-result.json"))]
+        """The scenarios' Allure results (not the catalogue's not-tested listing)."""
+        found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.allure.glob("*-result.json"))]
+        return [r for r in found if not r["name"].startswith("Not tested by this suite")]
 
     def result(self, name_part: str) -> dict[str, Any]:
         (found,) = [r for r in self.results() if name_part in r["name"]]
@@ -292,24 +294,50 @@ def test_leaked_credentials_never_reach_reports_under_xdist(tmp_path: Path, doub
 # ---------------------------------------------------------------------------------------------------------------
 # Exit code 3
 # ---------------------------------------------------------------------------------------------------------------
-def test_unreachable_target_is_broken_not_failed(tmp_path: Path) -> None:
+def test_an_unreachable_target_is_caught_by_the_preflight(tmp_path: Path) -> None:
     url = closed_port_url()
     started = time.monotonic()
     out = ktbench_run(tmp_path, "--target", url, "--tags", "@smoke")
     assert out.rc == 3, out.output
     assert time.monotonic() - started < 60
-    assert "target unreachable" in out.output.lower()
+    assert "target unreachable" in out.output.lower() and f"the target {url} cannot be reached" in out.output
     summary = out.summary()
-    assert summary["verdict"] == "unreachable"
-    assert summary["counts"]["broken"] == summary["counts"]["total"] >= 2
-    assert {s["error_type"] for s in summary["scenarios"]} == {"TargetUnreachable"}
-    results = out.results()
-    assert len(results) == summary["counts"]["total"]
-    for result in results:
-        assert result["status"] == "broken"
-        assert "TargetUnreachable" in result["statusDetails"]["message"]
-    junit = out.junit.read_text(encoding="utf-8")
-    assert 'failures="0"' in junit and f'errors="{len(results)}"' in junit
+    assert summary["verdict"] == "unreachable" and summary["scenarios"] == []
+    assert summary["preflight"][0]["kind"] == "unreachable"
+
+
+def test_a_target_that_dies_mid_run_leaves_broken_not_failed_scenarios(tmp_path: Path) -> None:
+    """The preflight passed; then the server goes away: the scenarios after that are BROKEN (exit 3)."""
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()
+    server = subprocess.Popen([sys.executable, "-m", "ktbench", "serve", "kt1", "--port", str(number), "--db",
+                               ":memory:", "--claim-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        server.stdout.readline()
+        targets = tmp_path / "targets.toml"
+        targets.write_text(f'[targets.local]\nkind = "kt1-server"\nurl = "http://127.0.0.1:{number}"\n'
+                           "claim_timeout_seconds = 1\nmax_claim_expiries = 5\n", encoding="utf-8")
+        command = [sys.executable, "-m", "ktbench", "run", "--targets", str(targets), "--target", "local",
+                   "--tags", "@req:KT1-CLAIM-* or @req:KT1-ACK-*", "--summary", str(tmp_path / "summary.json"),
+                   "--alluredir", str(tmp_path / "allure-results"), "--junitxml", str(tmp_path / "junit.xml")]
+        run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while "[" not in (line := run.stdout.readline()) and line:
+            pass  # the first progress line: scenarios are running
+        server.terminate()
+        server.wait(timeout=10)
+        output = run.communicate(timeout=120)[0]
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert run.returncode == 3, output
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["verdict"] == "unreachable" and summary["counts"]["failed"] == 0
+    broken = [s for s in summary["scenarios"] if s["outcome"] == "broken"]
+    assert broken and {s["error_type"] for s in broken} == {"TargetUnreachable"}
+    junit = (tmp_path / "junit.xml").read_text(encoding="utf-8")
     assert "<error " in junit and "<failure" not in junit
 
 
@@ -352,6 +380,6 @@ def test_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tup
 
 
 def test_no_selected_scenario_is_a_usage_error(tmp_path: Path) -> None:
-    out = ktbench_run(tmp_path, "--target", closed_port_url(), "--tags", "@no-such-tag")
+    out = ktbench_run(tmp_path, "--tags", "@no-such-tag")
     assert out.rc == 2, out.output
     assert "no scenario was selected" in out.proc.stderr

@@ -278,7 +278,7 @@ def make_app() -> Starlette:
 
     async def accept(request: Request) -> Response:
         await request.body()
-        return Response(status_code=204)
+        return Response(status_code=204, headers={"Content-Type": "application/json; charset=utf-8"})
 
     async def root(request: Request) -> Response:
         return JSONResponse({"hello": "double"})

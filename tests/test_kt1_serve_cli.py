@@ -69,20 +69,22 @@ def test_list_faults(tmp_path):
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Run `ktbench serve kt1` in-process with uvicorn.run replaced: returns what it would have served."""
-    import uvicorn
+    """Run `ktbench serve kt1` in-process with the serving loop replaced: returns what it would have served."""
+    from simulators.common import standalone
 
     seen: dict = {}
 
-    def fake_run(application, **kwargs):
-        seen["app"], seen["kwargs"] = application, kwargs
+    def fake_serve(application, sock, banner, on_close=lambda: None):
+        seen["app"], seen["address"], seen["banner"] = application, sock.getsockname(), banner
+        sock.close()
+        return 0
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(standalone, "serve_forever", fake_serve)
 
     def invoke(*args: str) -> dict:
         result = CliRunner().invoke(cli_app, ["serve", "kt1", *args])
         assert result.exit_code == 0, result.output
-        seen["output"] = result.output
+        seen["output"] = seen.get("banner", "") + result.output
         return seen
 
     return invoke
@@ -90,7 +92,8 @@ def captured(monkeypatch):
 
 def test_serve_options_reach_the_server(captured, tmp_path):
     seen = captured("--db", ":memory:", "--claim-timeout", "7.5", "--port", "0")
-    assert seen["kwargs"]["host"] == "127.0.0.1"  # loopback unless told otherwise
+    assert seen["address"][0] == "127.0.0.1" and seen["address"][1] > 0  # loopback unless told otherwise
+    assert f"http://127.0.0.1:{seen['address'][1]}" in seen["banner"]  # --port 0: the port it got
     ctx = seen["app"].state.ctx
     assert ctx.settings.claim_timeout_seconds == 7.5
     assert ctx.store.path == ":memory:"
@@ -99,7 +102,7 @@ def test_serve_options_reach_the_server(captured, tmp_path):
 
 def test_public_base_is_the_host_of_every_minted_link(kt1, captured):
     seen = captured("--db", ":memory:", "--public-base", PUBLIC)
-    assert f"KT1 reference server on {PUBLIC}/FHIR/Koppeltaal" in seen["output"]
+    assert f"FHIR base {PUBLIC}/FHIR/Koppeltaal" in seen["output"]
     kt1.plug(seen["app"])
     metadata = kt1.request("GET", METADATA, None).json()
     assert {e["valueUri"].split("/OAuth2/")[0] for e in metadata["rest"][0]["security"]["extension"]} == {PUBLIC}
@@ -145,5 +148,5 @@ def test_serve_for_real_with_public_base(tmp_path):
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
-    assert f"KT1 reference server on {PUBLIC}/FHIR/Koppeltaal" in out
+    assert f"FHIR base {PUBLIC}/FHIR/Koppeltaal" in out and f"KT1 reference server on http://127.0.0.1:{port}" in out
     assert "Traceback" not in err

@@ -47,6 +47,7 @@ def test_suite_passes_against_a_separately_served_reference_server(tmp_path: Pat
         env = {k: v for k, v in os.environ.items() if k != "KTBENCH_KT1_TARGET_EXTRAS"}
         run = subprocess.run(
             [*KTBENCH, "run", "--suite", "kt1", "--target", url, "-n", "2", "--summary", str(summary),
+             "--allow-incomplete",
              "--alluredir", str(tmp_path / "allure"), "--junitxml", str(tmp_path / "junit.xml")],
             capture_output=True, text=True, timeout=300, env=env)
     finally:

@@ -359,3 +359,35 @@ def test_empty_claim_result_is_not_a_broken_message() -> None:
     empty = {k: v for k, v in careplan_message().items() if k != "entry"} | {"entry": []}
     result = check(empty)
     assert result.ok and result.findings == [], result.to_text()
+
+
+# ------------------------------------------------------------------------------ tolerances stay narrow
+def _header(msg: dict) -> dict:
+    return msg["entry"][0]["content"]
+
+
+def test_a_tolerance_covers_exactly_its_quirk_and_nothing_else() -> None:
+    """urn:uuid: message identifiers and empty source strings are real-server quirks (warnings); any other
+    value breaking the same rule is still an error."""
+    quirk = mutated(careplan_message(), lambda m: _header(m).update(
+        identifier="urn:uuid:0b8f2f9e-7d9c-4b3a-9a6e-1f2e3d4c5b6a", source={**_header(m)["source"], "name": ""}))
+    result = check(quirk)
+    assert result.ok, result.to_text()
+    assert ("kt1.type", "Bundle.entry[0].content.identifier") in warnings(result)
+    assert ("kt1.value", "Bundle.entry[0].content.source.name") in warnings(result)
+
+    for mutate, location, rule in (
+            (lambda m: _header(m).update(identifier="Not An Id!"), "Bundle.entry[0].content.identifier", "kt1.type"),
+            (lambda m: _header(m).update(identifier="urn:uuid:not-a-uuid"), "Bundle.entry[0].content.identifier",
+             "kt1.type"),
+            (lambda m: m["entry"][2]["content"]["name"][0].update(family=[""]),
+             "Bundle.entry[2].content.name[0].family[0]", "kt1.value")):
+        broken = check(mutated(careplan_message(), mutate))
+        assert (rule, location) in errors(broken), broken.to_text()
+
+
+def test_a_relaxed_type_severity_without_its_pattern_is_refused() -> None:
+    from ktbench.validation.loader import ProfileDataError, _constraint  # noqa: PLC2701
+
+    with pytest.raises(ProfileDataError, match="needs `tolerated`"):
+        _constraint({"type_severity": "warning"}, {}, "test")

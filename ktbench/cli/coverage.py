@@ -101,6 +101,10 @@ def coverage_command(
         typer.secho(f"ktbench coverage: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
     data = None
+    if summary.exists() and not summary.is_file():
+        typer.secho(f"ktbench coverage: {summary} is not a readable summary (not a file)", err=True,
+                    fg=typer.colors.RED)
+        raise typer.Exit(2)
     if summary.is_file():
         try:
             data = json.loads(summary.read_text(encoding="utf-8"))

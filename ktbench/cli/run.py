@@ -7,12 +7,18 @@ simulators when no target is given and runs pytest in a subprocess over the
 suite's steps with ktbench.runner.plugin.  The verdict comes from the plugin's
 summary.json.
 
+Before any scenario the generation's preflight checks that the target is reachable, speaks the suite's
+protocol and accepts every role's credentials: a set-up mistake is a configuration verdict, never a failed
+scenario.
+
 Exit codes (stable, for CI):
-  0  every selected scenario passed (or was skipped)
+  0  every selected scenario passed, and every selected requirement was verified
   1  at least one scenario failed (non-conformance) or broke for a reason other than reachability
-  2  usage or configuration error: unknown suite or target, bad targets file or tag expression,
-     no scenario selected, or pytest could not collect/run the suite
-  3  the target was unreachable (scenarios are reported BROKEN, not failed)
+  2  usage or configuration error: unknown suite or target, bad targets file or tag expression, a failed
+     preflight (not the protocol, credentials refused), no scenario selected, or pytest could not run
+  3  the target was unreachable (at the preflight, or mid-run: scenarios are then reported BROKEN)
+  4  incomplete: nothing failed, but a selected requirement went unverified because its scenarios were
+     skipped (the target did not declare what they need); --allow-incomplete makes this exit 0
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_INCOMPLETE = 4
 
 DEFAULT_OUT = Path("reports") / "out"
 DEFAULT_HTML_DIR = DEFAULT_OUT / "allure-report"
@@ -40,16 +47,25 @@ def _error(message: str) -> None:
     typer.secho(f"ktbench run: {message}", err=True, fg=typer.colors.RED)
 
 
-def probe(url: str, timeout: float = 5.0, verify: bool | str = True) -> str | None:
-    """None if `url` answers HTTP at all, else why not."""
-    import httpx
+def _check_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Path | None,
+                   html_dir: Path | None) -> None:
+    """Every output is usable before anything starts (one clear message, exit 2)."""
+    import os
 
-    try:
-        with httpx.Client(timeout=timeout, verify=verify) as client:
-            client.get(url)
-    except httpx.TransportError as exc:
-        return f"{exc.__class__.__name__}: {exc}"
-    return None
+    for option, path in (("--alluredir", alluredir), ("--html-dir", html_dir)):
+        if path is not None and path.exists() and not path.is_dir():
+            raise _UsageProblem(f"{option} {path} is a file; give a directory")
+    for option, path in (("--junitxml", junitxml), ("--summary", summary), ("--events", events)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise _UsageProblem(f"{option} {path} is a directory; give a file name")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            raise _UsageProblem(f"{option} {path}: {path.parent} is not a writable directory") from None
+        if not os.access(path.parent, os.W_OK):
+            raise _UsageProblem(f"{option} {path}: {path.parent} is not a writable directory")
 
 
 def _prepare_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Path | None) -> None:
@@ -65,7 +81,7 @@ def _prepare_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Pat
             path.unlink()
 
 
-def _verdict_exit(pytest_rc: int, summary: Path) -> tuple[int, str]:
+def _verdict_exit(pytest_rc: int, summary: Path, allow_incomplete: bool = False) -> tuple[int, str]:
     """The exit code from pytest's return code and the run's summary.json.
 
     Reachability comes from the summary (a scenario broke with TargetUnreachable), not from the up-front
@@ -73,6 +89,12 @@ def _verdict_exit(pytest_rc: int, summary: Path) -> tuple[int, str]:
     """
     import json
 
+    if pytest_rc == -1:  # stopped by the preflight: the summary says why
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        problems = "; ".join(p["message"] for p in data.get("preflight", []))
+        if data.get("verdict") == "unreachable":
+            return EXIT_UNREACHABLE, f"target unreachable, no scenario ran: {problems}"
+        return EXIT_USAGE, f"configuration problem, no scenario ran: {problems}"
     if pytest_rc == 5:
         return EXIT_USAGE, "no scenario was selected (check --tags)"
     if pytest_rc not in (0, 1):
@@ -90,7 +112,12 @@ def _verdict_exit(pytest_rc: int, summary: Path) -> tuple[int, str]:
         return EXIT_FAILED, f"not all scenarios passed ({text})"
     if verdict == "empty":
         return EXIT_USAGE, "no scenario ran"
-    return EXIT_PASSED, f"all scenarios passed ({text})"
+    incomplete = data.get("incomplete") or {}
+    if incomplete and not allow_incomplete:
+        return EXIT_INCOMPLETE, (f"incomplete: {len(incomplete)} selected requirement(s) went unverified ({text}); "
+                                 "declare what their skip reasons ask for, or pass --allow-incomplete")
+    return EXIT_PASSED, f"all scenarios passed ({text})" + (
+        f"; {len(incomplete)} requirement(s) unverified, allowed by --allow-incomplete" if incomplete else "")
 
 
 def _print_locations(alluredir: Path, junitxml: Path, summary: Path) -> None:
@@ -142,10 +169,20 @@ def run_command(
                        "allure@3, or $KTBENCH_ALLURE). Does not change the exit code.")] = False,
     html_dir: Annotated[Path | None, typer.Option(
         "--html-dir", help=f"HTML report directory (default: {DEFAULT_HTML_DIR}); implies --html.")] = None,
+    slow: Annotated[bool, typer.Option(
+        "--slow", help="Also run the scenarios that wait for a real server's long timers (claim timeouts of "
+                       "minutes).")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Exit 0 even when selected requirements went unverified (skipped scenarios); "
+                                   "they are still listed.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show pytest's own output with full tracebacks instead of ktbench's progress lines.")]
+        = False,
 ) -> None:
     """Run a conformance suite against a target (default: the embedded reference simulators).
 
-    Exit codes: 0 all passed, 1 a scenario failed or broke, 2 usage/configuration error, 3 target unreachable.
+    Exit codes: 0 all passed, 1 a scenario failed or broke, 2 usage/configuration error, 3 target unreachable,
+    4 incomplete (selected requirements unverified; --allow-incomplete).
     Results: Allure (--alluredir), JUnit (--junitxml), JSON summary (--summary); see reports/README.md.
     """
     from ktbench.cli.registry import registry_from_context
@@ -156,7 +193,7 @@ def run_command(
         code = _run(registry, suite=suite, target=target, targets=targets, workers=workers, alluredir=alluredir,
                     junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
                     pytest_args=pytest_args, events=events, fail_on=fail_on,
-                    validation_policy=validation_policy,
+                    validation_policy=validation_policy, slow=slow, allow_incomplete=allow_incomplete, debug=debug,
                     html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None))
     except (_UsageProblem, ConfigurationError) as exc:
         _error(str(exc))
@@ -167,7 +204,8 @@ def run_command(
 def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None, workers: str | None,
          alluredir: Path, junitxml: Path, summary: Path, tags: str | None, keep_going: bool, validate: str,
          pytest_args: str, events: Path | None = None, html_dir: Path | None = None,
-         fail_on: str = "error", validation_policy: Path | None = None) -> int:
+         fail_on: str = "error", validation_policy: Path | None = None, slow: bool = False,
+         allow_incomplete: bool = False, debug: bool = False) -> int:
     from ktbench.runner.suite_run import RunOptions, run_suite, steps_dir
     from ktbench.runner.tags import TagExpression, TagExpressionError
     from ktbench.targets.reader import resolve_target
@@ -181,8 +219,9 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
     except PolicyError as exc:
         raise _UsageProblem(str(exc)) from None
     validation_policy = validation_policy.resolve() if validation_policy is not None else None
-    if workers is not None and not (workers == "auto" or workers.isdigit()):
-        raise _UsageProblem(f"-n must be a number or 'auto', not {workers!r}")
+    if workers is not None and not (workers == "auto" or (workers.isascii() and workers.isdigit()
+                                                          and 0 < int(workers) <= 64)):
+        raise _UsageProblem(f"-n must be a number from 1 to 64 or 'auto', not {workers!r}")
     if tags:
         try:
             TagExpression(tags)
@@ -199,28 +238,30 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
     steps_dir(spec)  # installed?
     alluredir, junitxml, summary = (p.resolve() for p in (alluredir, junitxml, summary))
     events = events.resolve() if events is not None else None
-    _prepare_outputs(alluredir, junitxml, summary, events)
+    _check_outputs(alluredir, junitxml, summary, events, html_dir)
+    try:
+        _prepare_outputs(alluredir, junitxml, summary, events)
+    except OSError as exc:
+        raise _UsageProblem(f"cannot prepare the outputs: {exc.strerror or exc} ({exc.filename})") from None
     tested: list[Any] = []
 
     def announce(ready: Any) -> None:
         tested.append(ready)
-        described = (f"the embedded {spec.title} reference simulators at {ready.url}" if resolved is None
+        described = (f"the embedded reference simulators at {ready.url}" if resolved is None
                      else ready.describe())
         typer.echo(f"ktbench: suite {spec.name} ({spec.title}) against {described}")
-        unreachable = probe(ready.url, verify=ready.tls.httpx_verify())
-        if unreachable:
-            typer.secho(f"ktbench: target unreachable: {unreachable}; running the suite anyway so every "
-                        "scenario is reported as BROKEN", err=True, fg=typer.colors.YELLOW)
 
     options = RunOptions(workers=workers, tags=tags, keep_going=keep_going, validate=validate, fail_on=fail_on,
                          validation_policy=validation_policy, alluredir=alluredir, junitxml=junitxml,
-                         summary=summary, events=events, extra_args=tuple(extra))
+                         summary=summary, events=events, extra_args=tuple(extra), slow=slow, debug=debug)
     try:
         run = run_suite(registry, spec.name, target=resolved, options=options, on_target=announce)
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
-    code, message = _verdict_exit(run.returncode, summary)
+    for problem in run.preflight:
+        _error(f"preflight: {problem.message}")
+    code, message = _verdict_exit(run.returncode, summary, allow_incomplete)
     if code != EXIT_USAGE:
         _print_locations(alluredir, junitxml, summary)
     if html_dir is not None and tested:

@@ -35,26 +35,47 @@ def serve_kt1(
         typer.echo(FAULTS.listing())
         raise typer.Exit(0)
 
-    import uvicorn
-
+    from simulators.common.standalone import ListenError, listen, serve_forever, shown_host
     from simulators.kt1.app import create_app
     from simulators.kt1.data import DataFileError
 
+    if claim_timeout is not None and not claim_timeout > 0:
+        _fail_kt1(f"--claim-timeout must be a positive number of seconds, not {claim_timeout:g}")
+    if public_base is not None:
+        public_base = _public_base(public_base, "kt1")
     try:
         application = create_app(data, db=db, faults=fault or (), public_base=public_base,
                                  claim_timeout=claim_timeout)
     except (DataFileError, UnknownFault) as exc:
-        typer.echo(f"ktbench serve kt1: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail_kt1(str(exc))
     except Exception as exc:  # e.g. an unopenable database file
-        typer.echo(f"ktbench serve kt1: cannot start: {exc}", err=True)
-        raise typer.Exit(2) from None
-    shown = public_base or f"http://{host}:{port}"
-    typer.echo(f"KT1 reference server on {shown}/FHIR/Koppeltaal (db: {db}; faults: {', '.join(fault or []) or 'none'})")
-    # httptools: the C parser (a dependency); no access log: with log level warning its lines were never
-    # shown, but uvicorn still formatted each one.  loop "auto" takes uvloop when it is installed.
-    uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off", http="httptools",
-                access_log=False)
+        _fail_kt1(f"cannot start: {exc}")
+    try:
+        sock = listen(host, port)
+    except ListenError as exc:
+        application.state.ctx.store.close()
+        _fail_kt1(str(exc))
+    bound = sock.getsockname()[1]
+    root = public_base or f"http://{shown_host(host)}:{bound}"
+    banner = (f"KT1 reference server on http://{shown_host(host)}:{bound}: FHIR base {root}/FHIR/Koppeltaal "
+              f"(db: {db}; faults: {', '.join(fault or []) or 'none'})")
+    raise typer.Exit(serve_forever(application, sock, banner, application.state.ctx.store.close))
+
+
+def _fail_kt1(message: str) -> None:
+    typer.echo(f"ktbench serve kt1: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _public_base(value: str, generation: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        typer.echo(f"ktbench serve {generation}: --public-base must be an http(s) root URL like "
+                   f"https://kt.example.org, not {value!r}", err=True)
+        raise typer.Exit(2)
+    return value.rstrip("/")
 
 
 @app.command("kt2")

@@ -4,11 +4,14 @@ Detects KT1 (DSTU1 JSON or Atom/XML) vs KT2 (R4 JSON) and JSON vs XML per file
 unless `--kt` says otherwise.  Heavy imports happen inside the command so the
 CLI starts fast.
 
+`-` reads one message from standard input (its format is detected from the bytes).  Inputs are read up
+to `--max-bytes` (default 10 MB; a larger one is refused as unreadable, not truncated).
+
 Exit codes (stable, for CI):
   0  every file is valid (warnings and information allowed)
   1  at least one file has an error finding
   2  a file could not be validated: missing/unreadable file, binary, truncated or
-     malformed body, bad --suppressions or --package (a clear message, no traceback)
+     malformed body, too large, bad --suppressions, --package or --max-bytes (a clear message, no traceback)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
 MAX_FILE_BYTES = 10 * 1024 * 1024
+STDIN = Path("-")
 
 
 class OutputFormat(str, Enum):
@@ -45,12 +49,19 @@ def validate_command(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="Output as plain text or JSON.")] = OutputFormat.text,
     suppressions: Annotated[Optional[Path], typer.Option("--suppressions", help="Versioned TOML file of accepted findings.")] = None,
     package: Annotated[Optional[Path], typer.Option("--package", help="FHIR package folder or .tgz with StructureDefinitions (KT2).")] = None,
+    max_bytes: Annotated[int, typer.Option("--max-bytes", help="Largest input read, in bytes (larger: unreadable, exit 2).")] = MAX_FILE_BYTES,
 ) -> None:
-    """Validate Koppeltaal messages/resources against the KT1.3 or KT2 profiles."""
+    """Validate Koppeltaal messages/resources against the KT1.3 or KT2 profiles ('-' reads standard input)."""
     import json
 
     if kt not in (None, 1, 2):
         typer.echo(f"ktbench validate: --kt must be 1 or 2, not {kt}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    if not 0 < max_bytes <= 1024 * 1024 * 1024:
+        typer.echo(f"ktbench validate: --max-bytes must be between 1 and 1 GiB, not {max_bytes}", err=True)
+        raise typer.Exit(EXIT_UNREADABLE)
+    if sum(1 for path in files if path == STDIN) > 1:
+        typer.echo("ktbench validate: standard input ('-') can be read only once", err=True)
         raise typer.Exit(EXIT_UNREADABLE)
     try:
         from ktbench.validation import validate_bytes
@@ -70,7 +81,7 @@ def validate_command(
     worst = EXIT_VALID
     reports = []
     for path in files:
-        data, problem = _read(path)
+        data, problem = _read(path, max_bytes)
         if problem is not None:
             worst = EXIT_UNREADABLE
             if output_format is OutputFormat.json:
@@ -78,7 +89,8 @@ def validate_command(
             else:
                 typer.echo(f"== {path}\nerror [input.unreadable] {problem}\nUNREADABLE")
             continue
-        result = validate_bytes(data, content_type=_content_type_for(path), kt=kt, suppressions=sset, package=pkg)
+        content_type = None if path == STDIN else _content_type_for(path)
+        result = validate_bytes(data, content_type=content_type, kt=kt, suppressions=sset, package=pkg)
         unreadable = any(f.rule in ("input.unreadable", "input.unsupported") and f.suppressed_reason is None for f in result.findings)
         if unreadable:
             worst = EXIT_UNREADABLE
@@ -101,15 +113,22 @@ def validate_command(
     raise typer.Exit(worst)
 
 
-def _read(path: Path) -> tuple[bytes | None, str | None]:
+def _read(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[bytes | None, str | None]:
+    if path == STDIN:
+        import sys
+
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            return None, f"standard input: more than {limit:,} bytes (--max-bytes)"
+        return data, None
     try:
         if not path.exists():
             return None, f"{path}: no such file"
         if path.is_dir():
             return None, f"{path}: is a directory, not a file"
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, f"{path}: file too large ({size:,} bytes, limit {MAX_FILE_BYTES:,})"
+        if size > limit:
+            return None, f"{path}: file too large ({size:,} bytes, limit {limit:,}; --max-bytes)"
         return path.read_bytes(), None
     except OSError as exc:
         return None, f"{path}: cannot read ({exc.strerror or exc})"

@@ -82,6 +82,23 @@ class SuiteSpec:
     catalogue: Path                            # requirements.toml
     profile_requirement: str | None = None     # what a failed profile check of the exchanges names
     default_tags: str | None = None            # a tag expression always applied (e.g. "not @slow")
+    # "module:function" judging every exchange of a scenario at its end (transport rules: headers, minted
+    # URLs): function(exchanges, target) -> exception or None; its requirements are `exchange_requirements`
+    exchange_rules: str | None = None
+    exchange_requirements: tuple[str, ...] = ()
+
+    @property
+    def implicit_requirements(self) -> tuple[str, ...]:
+        """Requirements every scenario of the suite carries without a tag: the checks of every exchange."""
+        return ((self.profile_requirement,) if self.profile_requirement else ()) + self.exchange_requirements
+
+
+@dataclass(frozen=True)
+class PreflightProblem:
+    """Why the bench cannot test a target as configured: a configuration verdict, never the target's failure."""
+
+    kind: Literal["unreachable", "protocol", "credentials", "configuration"]
+    message: str              # one sentence a tester can act on
 
 
 @runtime_checkable
@@ -100,6 +117,21 @@ class Generation(Protocol):
 
     def embedded(self, suite: SuiteSpec, *, faults: Sequence[str] = (), workdir: Path) -> AbstractContextManager[Target]:
         """Start the suite's embedded reference simulators (loopback, port 0); yield the Target describing them."""
+
+    # Optional (looked up with getattr; a generation without them gets the defaults):
+    #   normalise_url(kind: str, url: str) -> str        the base URL the bench works with (e.g. a pasted FHIR
+    #                                                     base reduced to the server root); default: unchanged
+    #   preflight(target: Target) -> list[PreflightProblem]   checks before any scenario; default: none
+
+
+def normalised_url(generation: Any, kind: str, url: str) -> str:
+    normalise = getattr(generation, "normalise_url", None)
+    return normalise(kind, url) if normalise is not None else url
+
+
+def preflight(generation: Any, target: Target) -> list[PreflightProblem]:
+    check = getattr(generation, "preflight", None)
+    return list(check(target)) if check is not None else []
 
 
 @dataclass
@@ -147,18 +179,24 @@ def _lookup(table: dict[str, Any], name: str, what: str) -> Any:
         raise ConfigurationError(f"unknown {what} {name!r} (known: {', '.join(sorted(table)) or 'none'})") from None
 
 
-def import_generation(import_path: str) -> Generation:
-    """`module:attr` -> the generation object (a clear ConfigurationError when it is not one)."""
+def import_object(import_path: str, what: str = "object") -> Any:
+    """`module:attr` -> the object (a clear ConfigurationError when it cannot be had)."""
     module_name, sep, attr = import_path.partition(":")
     if not sep or not module_name or not attr:
-        raise ConfigurationError(f"a generation is named module:attribute, not {import_path!r}")
+        raise ConfigurationError(f"a {what} is named module:attribute, not {import_path!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigurationError(f"cannot import generation module {module_name!r}: {exc}") from None
-    generation: Any = getattr(module, attr, None)
-    if generation is None:
+        raise ConfigurationError(f"cannot import {what} module {module_name!r}: {exc}") from None
+    found: Any = getattr(module, attr, None)
+    if found is None:
         raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}")
+    return found
+
+
+def import_generation(import_path: str) -> Generation:
+    """`module:attr` -> the generation object (a clear ConfigurationError when it is not one)."""
+    generation = import_object(import_path, "generation")
     if not isinstance(generation, Generation):
         raise ConfigurationError(f"{import_path} is not a ktbench generation (see ktbench.core.generation)")
     return generation

@@ -49,6 +49,8 @@ SENSITIVE_FIELDS = frozenset(
         "client_assertion",
         "activation_code",
         "authorization_code",
+        "launch",        # a KT1 launch id / a KT2 HTI launch token: whoever holds it can redeem the launch
+        "launch_id",
     }
 )
 # Fields whose values are worth remembering: if they show up again elsewhere they are redacted too.
@@ -56,6 +58,10 @@ _LEARNABLE_FIELDS = SENSITIVE_FIELDS - {"password", "client_secret"}
 _OAUTH_CONTEXT_KEYS = frozenset(
     {"grant_type", "redirect_uri", "state", "client_id", "code_verifier", "iss", "launch", "scope"}
 )
+# Secrets shorter than tokens (KT1 activation codes are six digits) are learned too, and replaced only where
+# they stand alone, so an ordinary number that merely contains the digits is left as it is.
+_SHORT_LEARNABLE = {"activation_code": 6}
+_SCOPE_LAUNCH_RE = re.compile(r"(?<![^\s])launch:(?P<ref>[^\s]+)")   # `launch:<id or activation code>`
 _OAUTH_PATH_RE = re.compile(r"oauth|token|authori[sz]e", re.IGNORECASE)
 
 _PEM_RE = re.compile(
@@ -96,8 +102,8 @@ class Redactor:
         if isinstance(value, str) and len(value) >= min_length and value != REDACTED:
             self._known.add(value)
 
-    def _learn_from_traffic(self, value: object) -> None:
-        self.learn(value, min_length=_MIN_LEARNED)
+    def _learn_from_traffic(self, value: object, field: str = "") -> None:
+        self.learn(value, min_length=_SHORT_LEARNABLE.get(field, _MIN_LEARNED))
 
     @property
     def known_secrets(self) -> frozenset[str]:
@@ -107,7 +113,11 @@ class Redactor:
         """Replace every known secret (raw, URL-quoted or JSON-escaped) in `text`."""
         for secret in sorted(self._known, key=len, reverse=True):
             for form in {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}:
-                if form and form in text:
+                if not form or form not in text:
+                    continue
+                if len(form) < _MIN_LEARNED:  # short: only where it stands alone
+                    text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, text)
+                else:
                     text = text.replace(form, REDACTED)
         return text
 
@@ -156,11 +166,21 @@ class Redactor:
             lkey = key.lower()
             if lkey in SENSITIVE_FIELDS and (lkey != "code" or oauth):
                 if lkey in _LEARNABLE_FIELDS:
-                    self._learn_from_traffic(value)
+                    self._learn_from_traffic(value, lkey)
                 value = REDACTED
+                changed = True
+            elif lkey == "scope" and _SCOPE_LAUNCH_RE.search(value):
+                value = self.scope(value)
                 changed = True
             out.append((key, value))
         return urlencode(out, safe="*") if changed else query
+
+    def scope(self, value: str) -> str:
+        """An OAuth scope with its `launch:<ref>` (a KT1 launch id or activation code) redacted and learned."""
+        def hide(match: re.Match[str]) -> str:
+            self._learn_from_traffic(match.group("ref"), "activation_code")
+            return "launch:" + REDACTED
+        return _SCOPE_LAUNCH_RE.sub(hide, value)
 
     # -- bodies --------------------------------------------------------------------------------
     def body(self, body: bytes | str | None, content_type: str | None = None) -> str:
@@ -198,8 +218,10 @@ class Redactor:
                 sensitive = lkey in SENSITIVE_FIELDS and (lkey != "code" or oauth_shaped)
                 if sensitive and isinstance(value, (str, int, float)) and not isinstance(value, bool):
                     if lkey in _LEARNABLE_FIELDS:
-                        self._learn_from_traffic(str(value))
+                        self._learn_from_traffic(str(value), lkey)
                     out[key] = REDACTED
+                elif lkey == "scope" and isinstance(value, str):
+                    out[key] = self.scope(value)
                 elif sensitive and lkey != "code":
                     out[key] = REDACTED
                 else:

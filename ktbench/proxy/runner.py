@@ -97,6 +97,33 @@ def check_port_free(port: int) -> None:
             raise ProxyConfigError(f"cannot listen on {LISTEN_HOST}:{port}: {exc.strerror}") from None
 
 
+def check_output_paths(cfg: ProxyConfig) -> None:
+    """Every output is usable before mitmproxy starts: an addon that cannot write would leave a proxy that
+    never reports (and, started, one that ignored Ctrl-C)."""
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ProxyConfigError(f"--out {out} is a file; give a directory for findings.jsonl, summary.json and "
+                               "proxy.json")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProxyConfigError(f"--out {out}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise ProxyConfigError(f"--out {out}: the directory is not writable")
+    for option, path in (("--har", cfg.har), ("--flows", cfg.flows)):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise ProxyConfigError(f"{option} {path} is a directory; give a file name")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise ProxyConfigError(f"{option} {path}: {path.parent} is not a directory")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProxyConfigError(f"{option} {path}: cannot create {path.parent} ({exc.strerror or exc})") from None
+
+
 def check_config(cfg: ProxyConfig) -> Upstream | None:
     if cfg.mode not in ("reverse", "regular"):
         raise ProxyConfigError(f"unknown mode {cfg.mode!r} (use reverse or regular)")
@@ -104,6 +131,9 @@ def check_config(cfg: ProxyConfig) -> Upstream | None:
         raise ProxyConfigError("--kt must be 1 or 2")
     if cfg.workers < 1:
         raise ProxyConfigError("--workers must be at least 1")
+    if cfg.workers > 64:
+        raise ProxyConfigError("--workers must be at most 64")
+    check_output_paths(cfg)
     upstream = None
     if cfg.mode == "reverse":
         if not cfg.upstream:

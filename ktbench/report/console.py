@@ -24,6 +24,7 @@ _STYLE = {"passed": "green", "failed": "bold red", "broken": "yellow", "skipped"
 
 def _first_line(text: str, limit: int = 300) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    line = line.replace("ktbench.core.errors.", "")
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -60,16 +61,28 @@ def render_summary(results: RunResults, *, width: int = 100, color: bool = False
         console.print(f"[yellow]{len(untraced)} scenario(s) carry no @req: tag[/] "
                       f"(e.g. {untraced[0].nodeid})")
     for outcome, heading in (("failed", "Failed (target does not conform)"),
-                             ("broken", "Broken (could not be tested)")):
+                             ("broken", "Broken (could not be tested)"),
+                             ("skipped", "Skipped")):
         bad = [s for s in results.scenarios if s.outcome == outcome]
         if not bad:
             continue
         console.print(Text(heading + ":", style=_STYLE[outcome]))
         for s in sorted(bad, key=lambda s: s.nodeid):
-            reqs = ", ".join(s.requirements) or "no requirement"
-            console.print(f"  - {s.feature}: {s.name} [{reqs}]", markup=False, soft_wrap=True)
+            blamed = s.failed_requirement or ", ".join(s.requirements) or "no requirement"
+            console.print(f"  - {s.feature}: {s.name} [{blamed}]", markup=False, soft_wrap=True)
             if s.message:
                 console.print(f"      {_first_line(s.message)}", markup=False, soft_wrap=True)
+    incomplete = results.incomplete()
+    if incomplete:
+        console.print(Text(f"Unverified ({len(incomplete)} selected requirement(s) whose scenarios were all "
+                           "skipped; the run is incomplete):", style="yellow"))
+        for req, reasons in incomplete.items():
+            console.print(f"  - {req}: {'; '.join(reasons)}", markup=False, soft_wrap=True)
+    if results.not_tested:
+        console.print(Text(f"Not tested by this suite ({len(results.not_tested)} catalogued requirement(s)):",
+                           style="dim"))
+        for req, reason in sorted(results.not_tested.items()):
+            console.print(f"  - {req}: {reason}", markup=False, soft_wrap=True)
     if results.target_unreachable:
         console.print("[yellow]The target was unreachable: check the URL, that it is running, and the network "
                       "(scenarios above are BROKEN, not failed).[/]", soft_wrap=True)

@@ -1,10 +1,10 @@
 """The bridge to allure-pytest-bdd: labels from tags, run-level files, and scenarios it never saw.
 
 allure-pytest-bdd reports one test per scenario with its Gherkin steps.  The bench adds: requirement and
-role labels from @req:/@role: tags (one `story` per requirement for the requirement view), one
-`parentSuite`/`suite`/`feature` per scenario (so every scenario appears exactly once per feature and no
-total double counts), the target as a parameter, the Environment widget, failure categories, and a result
-for scenarios whose setup failed or skipped (pytest-bdd never started them, so Allure has nothing).
+role labels from @req:/@role: tags, exactly one `parentSuite`/`suite`/`feature`/`story` per scenario (so
+every scenario appears once per feature and no total double counts), the target as a parameter, the
+Environment widget, failure categories, a result for scenarios whose setup failed or skipped (pytest-bdd
+never started them, so Allure has nothing), and one listing the catalogue's not-tested requirements.
 """
 
 from __future__ import annotations
@@ -28,16 +28,21 @@ def mark_tag(function: Any, tag: str) -> Any:
     prefix, _, value = tag.partition(":")
     label = {REQUIREMENT_PREFIX: "requirement"}.get(prefix, prefix)
     function = pytest.mark.allure_label(value, label_type=label)(function)
-    if prefix == REQUIREMENT_PREFIX:
-        function = pytest.mark.allure_label(value, label_type="story")(function)
     return pytest.mark.allure_label(tag, label_type="tag")(function)
 
 
 def label_scenario(state: RunState, ist: ItemState) -> None:
+    """One feature, one story per scenario: the Behaviors tree counts each scenario exactly once.  Every
+    requirement it carries is a `requirement` label (the requirement view may list it under each)."""
     import allure
+
+    from ktbench.runner.tags import split_tags
 
     allure.dynamic.label("parentSuite", f"{state.suite} suite")
     allure.dynamic.label("suite", ist.feature)
+    requirements = split_tags(ist.tags)[0]
+    if requirements:
+        allure.dynamic.story(requirements[0])
     if state.target is not None:
         allure.dynamic.parameter("target", state.target.name)
 
@@ -70,17 +75,47 @@ def _categories_file(config: pytest.Config) -> Path | None:
     return None
 
 
-def attach_profile_findings(config: pytest.Config, state: RunState, keyword: str, text: str,
-                            problem: BaseException) -> None:
-    """The end-of-scenario profile check as a final Allure step with the findings attached; re-raises."""
+def attach_final_check(config: pytest.Config, state: RunState, keyword: str, text: str,
+                       problem: BaseException) -> None:
+    """An end-of-scenario check (profiles, exchange rules) as a final Allure step with what it found
+    attached; re-raises."""
     if alluredir(config):
         import allure
 
         with allure.step(f"{keyword} {text}"):
-            allure.attach(state.redactor.text(str(problem)), name="profile findings that decide the verdict",
+            allure.attach(state.redactor.text(str(problem)), name="findings that decide the verdict",
                           attachment_type=allure.attachment_type.TEXT)
             raise problem
     raise problem
+
+
+def write_not_tested(config: pytest.Config, state: RunState) -> None:
+    """One informational result listing the requirements the suite's catalogue says it does not test, with
+    why: sign-off must see what is out of scope."""
+    directory = alluredir(config)
+    if not directory or state.is_worker or state.catalogue is None:
+        return
+    not_tested = state.catalogue.not_tested()
+    if not not_tested:
+        return
+    from allure_commons.utils import now
+
+    from ktbench.report.allure_writer import write_unstarted_scenario
+
+    lines = [f"{req}: {reason}" for req, reason in sorted(not_tested.items())]
+    stamp = now()
+    write_unstarted_scenario(
+        directory, name=f"Not tested by this suite: {len(lines)} catalogued requirement(s)",
+        full_name=f"{state.suite}:catalogue:not-tested", status="skipped", message="\n".join(lines), trace="",
+        labels=[("parentSuite", f"{state.suite} suite"), ("suite", "Catalogue"), ("feature", "Catalogue"),
+                ("story", "not tested")] + [("requirement", req) for req in sorted(not_tested)],
+        steps=[], parameters=[], start_ms=stamp, stop_ms=stamp)
+
+
+def primitive_step_arguments(step_func_args: dict[str, Any]) -> dict[str, Any]:
+    """The step's own arguments (parsed from its text), without the fixtures it also receives: allure-pytest-bdd
+    writes every argument's repr() as a step parameter, which would put `<Kt1World ...>` in the report."""
+    return {k: v for k, v in step_func_args.items() if v is None or isinstance(v, (str, int, float, bool))}
 
 
 def _scenario_template(item: pytest.Item) -> Any:

@@ -18,7 +18,7 @@ from ktbench.core.events import (
     ScenarioFinished,
     ValidationReported,
 )
-from ktbench.core.generation import registry_of
+from ktbench.core.generation import import_object, registry_of
 from ktbench.core.redact import Redactor
 from ktbench.core.requirements import load_catalogue
 from ktbench.runner import allure_bridge
@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ConfigurationError, PolicyError, TagExpressionError) as exc:
         raise pytest.UsageError(str(exc)) from None
     _subscribe_writers(config, state)
+    if config.option.kt_progress and not state.is_worker:
+        from ktbench.runner.progress import ProgressLines
+
+        config.pluginmanager.register(ProgressLines(config), "ktbench-progress")
 
 
 def _configure_run(config: pytest.Config, state: RunState, spec: str | None, suite_name: str | None) -> None:
@@ -75,10 +79,14 @@ def _configure_run(config: pytest.Config, state: RunState, spec: str | None, sui
     state.generation, state.kind, state.target, state.suite_spec = generation, kind, target, suite
     state.suite = suite.name if suite is not None else generation.name
     state.profile_requirement = suite.profile_requirement if suite is not None else None
+    state.implicit_requirements = suite.implicit_requirements if suite is not None else ()
+    if suite is not None and suite.exchange_rules:
+        state.exchange_rules = import_object(suite.exchange_rules)
     if suite is not None and Path(suite.catalogue).is_file():
         state.catalogue = load_catalogue(suite.catalogue)
     state.tag_expression = TagExpression(opt.kt_tags) if opt.kt_tags else None
     state.keep_going = bool(opt.kt_keep_going)
+    state.slow = bool(opt.kt_slow)
     state.redactor = Redactor(target.secrets())
     state.policy = load_policy(opt.kt_validation_policy, fail_on=opt.kt_fail_on)
     state.validator = load_validator(opt.kt_validate, kt=generation.validation_kt,
@@ -139,6 +147,7 @@ class _ScenarioCounter:
             return
         if isinstance(event, HttpExchange):
             current.http_exchanges += 1
+            current.exchanges.append(event)
         elif isinstance(event, ValidationReported):
             current.validation_errors += len(event.errors)
             if event.direction in ("request", "response"):

@@ -53,6 +53,12 @@ def kt_http(pytestconfig: pytest.Config, kt_target: Target, kt_events: EventStre
         client.close()
 
 
+@pytest.fixture(scope="session")
+def kt_slow(pytestconfig: pytest.Config) -> bool:
+    """--kt-slow (`ktbench run --slow`): scenarios may wait for a real server's long timers."""
+    return run_state(pytestconfig).slow
+
+
 @pytest.fixture
 def kt_requirements(request: pytest.FixtureRequest) -> ScenarioRequirements:
     """The scenario's @req: ids; `pick(...)` chooses the one a generic check verifies."""

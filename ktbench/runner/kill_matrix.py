@@ -2,7 +2,8 @@
 
 For a fault the suite's embedded reference simulator is started with that defect switched on and the suite
 runs against it - only the scenarios that carry a requirement the fault declares it `breaks` (a kill by any
-other scenario would not count anyway, and running only these keeps the matrix fast).  The fault is
+other scenario would not count anyway, and running only these keeps the matrix fast), or every scenario when
+the fault breaks a requirement they all carry (live profile validation, exchange rules).  The fault is
 *killed* when a scenario FAILS naming one of those requirements.  A scenario broken by a bench defect
 (a check naming a requirement its scenario does not carry) is reported apart: that is the bench's bug.
 """
@@ -56,7 +57,10 @@ def judge(fault: str, breaks: tuple[str, ...], run: SuiteRun) -> KillResult:
 def kill_run(registry: GenerationRegistry, suite: str, fault: Any, workdir: Path,
              options: RunOptions = RunOptions(capture_output=True, quiet=True)) -> KillResult:
     """Run the scenarios of `suite` that can kill `fault` (a simulators.common.faults.Fault) against the
-    embedded simulator with that fault switched on."""
-    opts = RunOptions(**{**options.__dict__, "tags": tags_for(fault.breaks)})
+    embedded simulator with that fault switched on: those carrying a requirement it breaks - all of them
+    when it breaks one every scenario carries (the profile and exchange rules)."""
+    _, spec = registry.suite(suite)
+    every = any(req in spec.implicit_requirements for req in fault.breaks)
+    opts = RunOptions(**{**options.__dict__, "tags": None if every else tags_for(fault.breaks)})
     run = run_suite(registry, suite, faults=(fault.name,), workdir=workdir, options=opts)
     return judge(fault.name, fault.breaks, run)

@@ -49,15 +49,14 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         return (yield)
     ist = item_state(item)
     if ist.checks_scope is None:
-        implicit = (state.profile_requirement,) if state.profile_requirement else ()
-        ist.checks_scope = ScenarioRequirements(split_tags(ist.tags)[0], implicit)
+        ist.checks_scope = ScenarioRequirements(split_tags(ist.tags)[0], state.implicit_requirements)
     token = enter_scope(ist.checks_scope)
     try:
         return (yield)
     except AssertionError as exc:
         # a failure must name one of the scenario's requirements; one that cannot is the bench's defect, and
         # raising it as such makes pytest, JUnit and Allure all report the scenario BROKEN
-        _, problem = failure_requirement(exc, split_tags(ist.tags)[0], state.profile_requirement)
+        _, problem = failure_requirement(exc, split_tags(ist.tags)[0], state.implicit_requirements)
         if problem is not None:
             raise BenchError(f"{problem}: {type(exc).__name__}: {exc}") from exc
         raise
@@ -96,6 +95,24 @@ def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenari
     state.events.emit(StepStarted(nodeid=request.node.nodeid, keyword=step.keyword, text=step.name))
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_bdd_before_step_call(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any,
+                                step_func: Any, step_func_args: dict[str, Any]) -> Any:
+    """Around allure-pytest-bdd's parameter recording: it sees only the step's own arguments; the step
+    function is called with all of them afterwards."""
+    state = run_state(request.config)
+    if not state.active or not allure_bridge.alluredir(request.config):
+        return (yield)
+    everything = dict(step_func_args)
+    step_func_args.clear()
+    step_func_args.update(allure_bridge.primitive_step_arguments(everything))
+    try:
+        return (yield)
+    finally:
+        step_func_args.clear()
+        step_func_args.update(everything)
+
+
 def emit_step_finished(state: RunState, item: pytest.Item, keyword: str, text: str, outcome: Any,
                         message: str) -> None:
     ist = item_state(item)
@@ -132,19 +149,33 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature: A
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     """The profile check of every exchanged message, as a final step (ktbench.runner.verdict)."""
     state = run_state(request.config)
-    if not state.active or state.validator is None or state.policy.fail_on == "never":
+    if not state.active:
         return
     ist = item_state(request.node)
     if ist.step_failed or ist.open_step is not None:
         return  # a step already failed (or skipped): that is the scenario's verdict
-    problem = profile_verdict(ist.validations, state.policy, ist.tags, state.profile_requirement)
-    if problem is None:
-        return
-    keyword, text = "Then", f"every exchanged message conforms to the profiles (--fail-on {state.policy.fail_on})"
+    # the profiles first: a message the bench built badly makes the scenario broken before anything is judged
+    if state.validator is not None and state.policy.fail_on != "never":
+        problem = profile_verdict(ist.validations, state.policy, ist.tags, state.profile_requirement)
+        if problem is not None:
+            _final_check(request, state, ist,
+                         f"every exchanged message conforms to the profiles (--fail-on {state.policy.fail_on})",
+                         problem)
+    if state.exchange_rules is not None:
+        problem = state.exchange_rules(ist.exchanges, state.target)
+        if problem is not None:
+            _final_check(request, state, ist, "every exchange follows the suite's transport rules (headers, minted "
+                         "URLs)", problem)
+
+
+def _final_check(request: pytest.FixtureRequest, state: RunState, ist: Any, text: str,
+                 problem: BaseException) -> None:
+    """A check of the whole scenario, shown as its last Then step; raises `problem`."""
+    keyword = "Then"
     ist.step_started = time.perf_counter()
     state.events.emit(StepStarted(nodeid=request.node.nodeid, keyword=keyword, text=text))
     try:
-        allure_bridge.attach_profile_findings(request.config, state, keyword, text, problem)
+        allure_bridge.attach_final_check(request.config, state, keyword, text, problem)
     finally:
         emit_step_finished(state, request.node, keyword, text, classify_exception(problem),
                             f"{type(problem).__name__}: {problem}")

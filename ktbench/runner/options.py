@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kt-fail-on", dest="kt_fail_on", choices=FAIL_ON_CHOICES, default=DEFAULT_FAIL_ON,
                     help="validation findings at or above this severity decide the verdict: in a message the "
                          "target sent they fail the scenario, in one the bench sent they make it broken")
+    group.addoption("--kt-slow", dest="kt_slow", action="store_true", default=False,
+                    help="also run the scenarios that wait for a real server's long timers (minutes)")
+    group.addoption("--kt-progress", dest="kt_progress", action="store_true", default=False,
+                    help="print one line per finished scenario (feature, name, outcome, requirement)")
     group.addoption("--kt-validation-policy", dest="kt_validation_policy", metavar="FILE", default=None,
                     help="TOML validation policy: per-rule severity overrides and suppressions "
                          "(see reports/README.md)")

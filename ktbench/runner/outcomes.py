@@ -43,9 +43,12 @@ def classify_report(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> Ou
 
 
 def failure_requirement(exc: BaseException | None, requirements: tuple[str, ...],
-                        profile_requirement: str | None) -> tuple[str | None, str | None]:
-    """(the requirement a failure blames, None) or (None, why this failure is a bench defect)."""
-    allowed = set(requirements) | ({profile_requirement} if profile_requirement else set())
+                        implicit: tuple[str, ...] | str | None = ()) -> tuple[str | None, str | None]:
+    """(the requirement a failure blames, None) or (None, why this failure is a bench defect).
+
+    `implicit`: requirements every scenario of the suite carries (its profile and exchange rules)."""
+    implicit = (implicit,) if isinstance(implicit, str) else tuple(implicit or ())
+    allowed = set(requirements) | set(implicit)
     if isinstance(exc, RequirementFailed):
         if exc.req_id in allowed:
             return exc.req_id, None

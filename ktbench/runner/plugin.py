@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ktbench.core.events import OUTCOMES, RunFinished
-from ktbench.runner import scrub, xdist_relay
+from ktbench.runner import allure_bridge, scrub, xdist_relay
 from ktbench.runner.collection import (  # noqa: F401
     pytest_bdd_apply_tag,
     pytest_collection_modifyitems,
@@ -26,6 +26,7 @@ from ktbench.runner.fixtures import (  # noqa: F401
     kt_http,
     kt_profile_check,
     kt_requirements,
+    kt_slow,
     kt_target,
 )
 from ktbench.runner.lifecycle import (  # noqa: F401
@@ -33,6 +34,7 @@ from ktbench.runner.lifecycle import (  # noqa: F401
     pytest_bdd_after_step,
     pytest_bdd_before_scenario,
     pytest_bdd_before_step,
+    pytest_bdd_before_step_call,
     pytest_bdd_step_error,
     pytest_bdd_step_func_lookup_error,
     pytest_runtest_call,
@@ -63,6 +65,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     counts = state.results.counts() if state.results is not None else {o: 0 for o in OUTCOMES}
     state.events.emit(RunFinished(duration=time.perf_counter() - state.started,
                                   counts=tuple((o, counts.get(o, 0)) for o in OUTCOMES)))
+    allure_bridge.write_not_tested(config, state)
     scrub.scrub_outputs(config, state)
 
 

@@ -13,6 +13,7 @@ from ktbench.report.junit import OUTCOME_PROPERTY
 from ktbench.runner import allure_bridge
 from ktbench.runner.lifecycle import emit_step_finished
 from ktbench.runner.outcomes import classify_report, failure_requirement
+from ktbench.runner.progress import note_scenario
 from ktbench.runner.state import ItemState, RunState, item_state, run_state
 from ktbench.runner.tags import split_tags
 
@@ -39,7 +40,7 @@ def _judge(state: RunState, ist: ItemState, report: pytest.TestReport, call: pyt
     exc = call.excinfo.value if call.excinfo is not None else None
     message = state.redactor.text(_message(call, report)) if outcome in ("failed", "broken") else ""
     if outcome == "failed":
-        requirement, problem = failure_requirement(exc, split_tags(ist.tags)[0], state.profile_requirement)
+        requirement, problem = failure_requirement(exc, split_tags(ist.tags)[0], state.implicit_requirements)
         if problem is not None:
             outcome, message = "broken", f"{problem}: {message}"
         ist.failed_requirement = requirement
@@ -75,6 +76,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.when == "setup" and not report.passed and allure_bridge.alluredir(item.config):
         allure_bridge.write_unstarted(item, report, call, ist, state, skip_reason(report))
     if report.when == "teardown":
+        note_scenario(report, ist.name, ist.feature, ist.message)
         state.current = None
         reqs, roles = split_tags(ist.tags)
         checked = ist.checks_scope.checked if ist.checks_scope is not None else set()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ktbench.core.events import EventRecorder, EventStream, Outcome, ValidationReported
+from ktbench.core.events import EventRecorder, EventStream, HttpExchange, Outcome, ValidationReported
 from ktbench.core.redact import Redactor
 from ktbench.runner.tags import TagExpression
 from ktbench.validation_policy import ValidationPolicy
@@ -39,6 +39,7 @@ class ItemState:
     http_exchanges: int = 0
     validation_errors: int = 0
     validations: list[ValidationReported] = field(default_factory=list)  # live validation of its exchanges
+    exchanges: list[HttpExchange] = field(default_factory=list)          # its HTTP exchanges (redacted)
     step_failed: bool = False
     checks_scope: Any = None                  # the open ktbench.core.requirements scope (entered in setup)
 
@@ -53,8 +54,11 @@ class RunState:
     kind: Any = None                          # ktbench.core.generation.TargetKind
     target: Any = None                        # ktbench.targets.Target
     profile_requirement: str | None = None
+    implicit_requirements: tuple[str, ...] = ()   # carried by every scenario (profile and exchange rules)
+    exchange_rules: Any = None                # the suite's exchange check, imported from SuiteSpec.exchange_rules
     tag_expression: TagExpression | None = None
     keep_going: bool = False
+    slow: bool = False                        # --kt-slow: wait for long timers of a real server
     validator: Callable[[bytes, str | None], Any] | None = None
     policy: ValidationPolicy = field(default_factory=ValidationPolicy)
     summary_path: Path | None = None

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from ktbench.core.errors import ConfigurationError
-from ktbench.core.generation import GenerationRegistry, SuiteSpec
+from ktbench.core.generation import (
+    GenerationRegistry,
+    PreflightProblem,
+    SuiteSpec,
+    preflight,
+)
 from ktbench.targets.model import Target
 from ktbench.targets.writer import write_targets_file
 
@@ -53,6 +58,7 @@ class SuiteRun:
     summary: dict[str, Any] | None
     scenarios: list[ScenarioResult] = field(default_factory=list)
     output: str = ""                  # captured pytest output (tail), when captured
+    preflight: list[PreflightProblem] = field(default_factory=list)  # non-empty: no scenario ran
 
     @property
     def verdict(self) -> str:
@@ -86,6 +92,9 @@ class RunOptions:
     timeout: float | None = None
     pycache: Path | None = None       # shared compiled modules for many runs (PYTHONPYCACHEPREFIX)
     quiet: bool = False
+    slow: bool = False                # include the scenarios that wait for a real server's long timers
+    preflight: bool = True            # check reachability, protocol and credentials before any scenario
+    debug: bool = False               # full pytest tracebacks in the console
 
 
 def steps_dir(suite: SuiteSpec) -> Path:
@@ -135,11 +144,18 @@ def pytest_command(registry: GenerationRegistry, suite: SuiteSpec, targets_file:
         args.append(f"--kt-tags={tags}")  # one token: pytest reads a separate "@..." argument as an args file
     if options.keep_going:
         args.append("--kt-keep-going")
+    if options.slow:
+        args.append("--kt-slow")
     if options.events is not None:
         args += ["--kt-events", str(options.events)]
     if options.validation_policy is not None:
         args += ["--kt-validation-policy", str(options.validation_policy)]
-    args += ["-q", "--tb", "line"] if options.quiet else ["--tb", "short"]
+    if options.quiet:          # captured (tests, benchmarks): short and parseable
+        args += ["-q", "--tb", "line"]
+    elif options.debug:        # a developer looking into the bench: pytest's full picture
+        args += ["--tb", "long", "-rA"]
+    else:                      # a tester: ktbench's progress lines and summary, no pytest internals
+        args += ["-q", "--tb", "no", "--no-header", "--kt-progress"]
     return args + list(options.extra_args)
 
 
@@ -151,6 +167,23 @@ def _environment(options: RunOptions) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(options.pycache)
     return env
+
+
+def preflight_summary(suite: SuiteSpec, target: Target, problems: list[PreflightProblem]) -> dict[str, Any]:
+    """summary.json of a run stopped by its preflight: the configuration verdict and why, no scenarios."""
+    from ktbench.report.summary_json import SCHEMA_VERSION
+
+    verdict = "unreachable" if any(p.kind == "unreachable" for p in problems) else "configuration"
+    return {"schema": SCHEMA_VERSION, "suite": suite.name, "verdict": verdict,
+            "target": {"name": target.name, "url": target.url, "kind": target.kind, "embedded": target.embedded},
+            "preflight": [{"kind": p.kind, "message": p.message} for p in problems],
+            "counts": {"passed": 0, "failed": 0, "broken": 0, "skipped": 0, "total": 0},
+            "requirements": {}, "incomplete": {}, "not_tested": {}, "scenarios": []}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
@@ -201,10 +234,16 @@ def run_suite(registry: GenerationRegistry, suite_name: str, *, target: Target |
         ready = stack.enter_context(prepared_target(registry, suite, target, faults, workdir))
         if on_target is not None:
             on_target(ready)
-        targets_file = write_targets_file(workdir / "targets.toml", [ready])
         summary = options.summary or (workdir / "summary.json")
         if summary.exists():
             summary.unlink()
+        problems = preflight(registry.suite(suite_name)[0], ready) if options.preflight else []
+        if problems:
+            data = preflight_summary(suite, ready, problems)
+            write_json(summary, data)
+            return SuiteRun(suite=suite.name, target=ready.name, faults=tuple(faults), returncode=-1, wall_seconds=0.0,
+                            summary=data, preflight=problems)
+        targets_file = write_targets_file(workdir / "targets.toml", [ready])
         command = pytest_command(registry, suite, targets_file, ready.name, summary, options)
         started = time.perf_counter()
         proc = subprocess.run(command, cwd=str(REPO), env=_environment(options), check=False,

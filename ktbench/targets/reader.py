@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from ktbench.core.errors import ConfigurationError, TargetConfigError
-from ktbench.core.generation import GenerationRegistry, TargetKind
+from ktbench.core.generation import GenerationRegistry, TargetKind, normalised_url
 from ktbench.core.tomlfile import read_toml
 from ktbench.targets.model import CREDENTIAL_TYPES, Target, TlsSettings
 
@@ -168,6 +168,7 @@ class _Reader:
         url = table.get("url")
         try:
             url = check_url(url, f"{where}.url") if url is not None else None
+            url = normalised_url(generation, kind.name, url) if url is not None else None
         except TargetConfigError as exc:
             self.errors.append(str(exc))
             url = None
@@ -291,7 +292,7 @@ def resolve_target(spec: str | None, targets_file: str | os.PathLike[str] | None
         targets_file = env[TARGETS_ENV_VAR]
     if spec is not None and looks_like_url(spec):
         generation, _ = registry.kind(kind)
-        return generation.target_for_url(check_url(spec, "--target"), kind)
+        return generation.target_for_url(normalised_url(generation, kind, check_url(spec, "--target")), kind)
     if targets_file is None:
         if spec is None:
             return None

@@ -124,7 +124,7 @@ def standard() -> KT1Standard:
         ts,
         PREFIX,
         resolver,
-        empty_string_severity=WARNING,
+        empty_string_severity=ERROR,
         extension_index=index,
         check_reference_targets=False,
         foreign_extension_severity=INFORMATION,

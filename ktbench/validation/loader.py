@@ -6,6 +6,8 @@ once per process (the `standards` module caches the result).
 
 from __future__ import annotations
 
+import re
+
 import json
 import tomllib
 from pathlib import Path
@@ -228,6 +230,12 @@ def _constraint(spec: dict, valuesets: dict, where: str) -> Constraint:
     c.min_severity = spec.get("severity", "error")
     c.max_severity = spec.get("max_severity", "error")
     c.type_severity = spec.get("type_severity", "error")
+    if c.type_severity != "error":
+        if not isinstance(spec.get("tolerated"), str):
+            raise ProfileDataError(f"{where}: a relaxed type_severity needs `tolerated`, the pattern of exactly the "
+                                   "tolerated values (anything else breaking the type stays an error)")
+        c.tolerated = re.compile(spec["tolerated"])
+    c.empty_severity = spec.get("empty_severity", "error")
     c.note = spec.get("note")
     return c
 

@@ -152,7 +152,7 @@ class Constraint:
 
     __slots__ = (
         "min", "max", "fixed", "pattern", "binding", "targets", "min_severity", "type_severity",
-        "note", "types", "max_severity",
+        "note", "types", "max_severity", "tolerated", "empty_severity",
     )
 
     def __init__(self) -> None:
@@ -165,6 +165,10 @@ class Constraint:
         self.min_severity: str = "error"
         self.max_severity: str = "error"
         self.type_severity: str = "error"
+        # a relaxed type_severity applies only to values matching this pattern (the exact real-world quirk);
+        # any other wrong value is still an error
+        self.tolerated: Any = None
+        self.empty_severity: str = "error"   # an empty string here (a quirk of real servers), if not "error"
         self.note: str | None = None
         self.types: frozenset[str] | None = None  # allowed choice alternatives (JSON keys)
 

@@ -322,9 +322,12 @@ class Walker:
             err = self.checkers[t.base](v)
             if err is not None:
                 if err == "empty string":
-                    self._f(out, self.empty_sev, "value", loc, "empty value: FHIR does not allow empty strings" + (" (real KT1 servers send them in Mailbox replies)" if self.empty_sev != ERROR else ""))
+                    sev = c.empty_severity if c is not None else self.empty_sev
+                    self._f(out, sev, "value", loc, "empty value: FHIR does not allow empty strings"
+                            + (f"{self._note(c)}" if sev != ERROR else ""))
                 else:
-                    sev = c.type_severity if c is not None else ERROR
+                    tolerated = c is not None and c.tolerated is not None and isinstance(v, str) and c.tolerated.match(v)
+                    sev = c.type_severity if tolerated else ERROR
                     self._f(out, sev, "type", loc, f"{err}{self._note(c) if sev != ERROR else ''}")
                 return
             if t.codes is not None and v not in t.codes:

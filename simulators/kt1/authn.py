@@ -24,7 +24,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII bytes in the header (UnicodeDecodeError too)
         raise unauthorized("Malformed Basic credentials") from None
     user, sep, password = decoded.partition(":")
     if not sep:

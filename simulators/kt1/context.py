@@ -15,6 +15,9 @@ from simulators.kt1.store import Store
 from simulators.kt1.versions import VersionClock
 
 
+INTERNAL_HOST = "http://kt1-backend.internal:8080"
+
+
 @dataclass
 class Kt1Context:
     data: ServerData
@@ -57,4 +60,6 @@ class Kt1Context:
 
     def base(self, request_base: str) -> str:
         """Root URL used in minted links: --public-base if given, else where the request came in."""
+        if self.fault("minted-links-internal-host") and not self.public_base:
+            return INTERNAL_HOST  # the server behind a proxy that mints its own, unreachable address
         return (self.public_base or request_base).rstrip("/")

@@ -48,9 +48,13 @@ def fhir_response(ctx: Kt1Context, request: Request, body: dict | None, status: 
     """Serialise `body` in the negotiated format (JSON also for empty bodies)."""
     headers = dict(headers or {})
     if wants_xml(request) and not ctx.fault("xml-ignored") and body is not None:
-        from ktbench.fhir.dstu1.xmlcodec import to_xml
+        from ktbench.fhir.dstu1.xmlcodec import XmlCodecError, to_xml, xml_safe
         headers["Content-Type"] = XML_CONTENT_TYPE
-        return Response(to_xml(body), status_code=status, headers=headers)
+        try:
+            payload = to_xml(body)
+        except XmlCodecError:  # an answer echoing characters XML cannot carry (a client's control characters)
+            payload = to_xml(xml_safe(body))
+        return Response(payload, status_code=status, headers=headers)
     content_type = "application/fhir+json" if ctx.fault("wrong-content-type") else JSON_CONTENT_TYPE
     headers["Content-Type"] = content_type
     payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -58,6 +62,9 @@ def fhir_response(ctx: Kt1Context, request: Request, body: dict | None, status: 
 
 
 def error_response(ctx: Kt1Context, request: Request, error: FhirError) -> Response:
+    if ctx.fault("errors-as-text") and not wants_xml(request):
+        text = "; ".join(issue.details for issue in error.issues).encode("utf-8")
+        return Response(text, status_code=error.status, headers={**error.headers, "Content-Type": "text/plain"})
     return fhir_response(ctx, request, error.outcome(), error.status, error.headers)
 
 

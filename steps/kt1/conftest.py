@@ -24,6 +24,7 @@ from steps.kt1.world import Kt1World, target_options
 
 
 @pytest.fixture
-def kt1(kt_target, kt_http, kt_faker) -> Kt1World:
+def kt1(kt_target, kt_http, kt_faker, kt_slow) -> Kt1World:
     """A fresh world per scenario: new actors, faker data seeded from the scenario id."""
-    return Kt1World(target=kt_target, http=kt_http, people=People(kt_faker), options=target_options(kt_target))
+    return Kt1World(target=kt_target, http=kt_http, people=People(kt_faker), options=target_options(kt_target),
+                    slow=kt_slow)

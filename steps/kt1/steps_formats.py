@@ -177,9 +177,10 @@ def _(kt1: Kt1World) -> None:
 def _(actor: str, kt1: Kt1World) -> None:
     role = ACTOR_ROLES[actor]
     if not kt1.options.webhook_receiver_url or kt1.options.webhook_role != role:
-        pytest.skip(f"the target declares no webhook receiver for the {actor} (ktbench run wires one up for the "
-                    f"embedded server; a remote target needs the bench's receiver registered as the {actor}'s "
-                    "webhook URL and declared in the target's extras)")
+        pytest.skip(f"the target declares no webhook receiver for the {actor}: set "
+                    f"{kt1.setting_key('webhook_receiver_url', 'webhook_role')} (= {role!r}), with the {actor}'s "
+                    "webhook URL on the target pointing at that receiver (ktbench run wires one up for the "
+                    "embedded server)")
 
 
 def _notifications(kt1: Kt1World, identifier: str) -> list[dict]:

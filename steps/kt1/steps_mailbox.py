@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import time
 
-import pytest
 from pytest_bdd import given, parsers, then, when
 
 from ktbench.fhir.dstu1.links import strip_history, version_of
@@ -20,7 +19,6 @@ from ktbench.core.requirements import ScenarioRequirements, precondition, requir
 from steps.kt1.world import ACTOR, Kt1World
 
 EXPIRY_MARGIN = 0.1           # seconds beyond the declared claim timeout before checking
-MAX_WAIT_CLAIM_TIMEOUT = 10.0  # longer timeouts would make the suite too slow: skip instead
 
 # What a status check verifies: the status's own rule, or (in that order) the rule of the scenario's context.
 STATUS_REQS = {
@@ -243,12 +241,7 @@ def _(kt1: Kt1World) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 @given("the target expires unacknowledged claims quickly")
 def _(kt1: Kt1World) -> None:
-    timeout = kt1.options.claim_timeout
-    if timeout is None:
-        pytest.skip("the target declares no claim timeout (claim_timeout_seconds in the targets file); "
-                    "claim expiry cannot be observed")
-    if timeout > MAX_WAIT_CLAIM_TIMEOUT:
-        pytest.skip(f"the target's claim timeout ({timeout:g} s) is too long to wait for in a suite run")
+    kt1.skip_unless_timer(kt1.options.claim_timeout, "claim_timeout_seconds", "claim timeout")
 
 
 def _wait_claim_timeout(kt1: Kt1World) -> None:

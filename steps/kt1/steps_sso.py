@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import time
 
-import pytest
 from pytest_bdd import given, parsers, then, when
 
 from ktbench.fhir.dstu1.constants import FHIR_BASE_PATH
@@ -23,7 +22,6 @@ from steps.kt1.world import Kt1World
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 EXPIRY_MARGIN = 0.1
-MAX_WAIT = 10.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,10 +193,7 @@ def _(kt1: Kt1World, kt_requirements: ScenarioRequirements) -> None:
 
 @given("the target declares a short authorization code lifetime")
 def _(kt1: Kt1World) -> None:
-    seconds = kt1.options.code_seconds
-    if seconds is None or seconds > MAX_WAIT:
-        pytest.skip("the target declares no short authorization-code lifetime (bench extra "
-                    "authorization_code_seconds); code expiry cannot be observed in a suite run")
+    kt1.skip_unless_timer(kt1.options.code_seconds, "authorization_code_seconds", "authorization-code lifetime")
 
 
 @when("the authorization code lifetime has passed")
@@ -379,10 +374,7 @@ def _(kt1: Kt1World) -> None:
 
 @given("the target declares a short access token lifetime")
 def _(kt1: Kt1World) -> None:
-    seconds = kt1.options.token_seconds
-    if seconds is None or seconds > MAX_WAIT:
-        pytest.skip("the target declares no short access-token lifetime (bench extra access_token_seconds); "
-                    "token expiry cannot be observed in a suite run")
+    kt1.skip_unless_timer(kt1.options.token_seconds, "access_token_seconds", "access-token lifetime")
 
 
 @when("the access token lifetime has passed")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from ktbench.core.errors import BenchError
 from ktbench.core.secret import Secret
 from ktbench.targets.model import Target
@@ -29,6 +31,8 @@ ACTOR_ROLES = {
 ACTOR = r"(?P<actor>portal|module|observer|other domain's portal|other domain's module)"
 PORTAL_ROLES = ("portal", "observer", "other-domain-portal")
 DOCUMENTED_MAX_CLAIM_EXPIRIES = 5  # 003 "Bericht ophalen": MaximumRetriesExceeded after at most 5 attempts
+MAX_WAIT_SECONDS = 10.0            # the longest timer a suite run waits for ...
+SLOW_MAX_WAIT_SECONDS = 1800.0     # ... and with --slow (real servers' claim timeouts are minutes)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Kt1World:
     other_activity_identifier: str | None = None
     listed: list[dict[str, Any]] = field(default_factory=list)
     sso: SsoState = field(default_factory=SsoState)
+    slow: bool = False                       # --slow: wait for long timers too
 
     def __repr__(self) -> str:  # step parameters end up in reports: keep this short and secret-free
         return f"<Kt1World target={self.target.name!r}>"
@@ -130,6 +135,23 @@ class Kt1World:
     @property
     def module(self) -> Kt1Module:
         return self.actor("module")  # type: ignore[return-value]
+
+    # -- what the target declares -------------------------------------------------------------------
+    def setting_key(self, *names: str) -> str:
+        """How a skip reason names the targets-file keys that would let the scenario run."""
+        return " and ".join(f"[targets.{self.target.name}] {name}" for name in names)
+
+    @property
+    def max_wait(self) -> float:
+        return SLOW_MAX_WAIT_SECONDS if self.slow else MAX_WAIT_SECONDS
+
+    def skip_unless_timer(self, seconds: float | None, key: str, what: str) -> None:
+        """Skip (naming the key, or --slow) unless the target declares a timer short enough to wait for."""
+        if seconds is None:
+            pytest.skip(f"the target declares no {what}: set {self.setting_key(key)} to observe it")
+        if seconds > self.max_wait:
+            pytest.skip(f"the target's {what} ({seconds:g} s) is longer than a suite run waits "
+                        f"({self.max_wait:g} s); run with --slow to wait for it")
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def remember(self, purpose: str, result: SendResult) -> SendResult:

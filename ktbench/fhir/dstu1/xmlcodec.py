@@ -52,11 +52,11 @@ digital signatures (``ds:Signature``) and relevance scores (``osr:score``) are n
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 from ktbench.fhir.dstu1._xml_common import XmlCodecError, parse_bytes
 from ktbench.fhir.dstu1._xml_read import read_document
-from ktbench.fhir.dstu1._xml_write import write_document
+from ktbench.fhir.dstu1._xml_write import _NOT_XML_RE, write_document
 
 __all__ = ["XmlCodecError", "parse_xml", "to_xml"]
 
@@ -76,6 +76,18 @@ def parse_xml(data: bytes) -> dict:
         return read_document(root)
     except RecursionError as exc:  # pragma: no cover - bounded by MAX_DEPTH and libxml2's own limit
         raise XmlCodecError("XML document is nested too deeply") from exc
+
+
+def xml_safe(value: Any) -> Any:
+    """A copy with every character XML cannot carry (control characters, lone surrogates) replaced by U+FFFD:
+    for answers that echo what a client sent, which must still go out in the XML the client asked for."""
+    if isinstance(value, str):
+        return _NOT_XML_RE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {k: xml_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [xml_safe(v) for v in value]
+    return value
 
 
 def to_xml(obj: dict) -> bytes:

@@ -65,6 +65,8 @@ class Kt1Generation:
         name="kt1", title="KT1.3 server", kind=KIND, steps_package="steps.kt1",
         features=REPO / "features" / "kt1", catalogue=REPO / "features" / "kt1" / "requirements.toml",
         profile_requirement="KT1-PROFILE-EXCHANGE",
+        exchange_rules="steps.kt1.exchange_rules:check",
+        exchange_requirements=("KT1-META-JSON-CONTENT-TYPE", "KT1-URL-MINTED"),
     ),)
 
     def default_roles(self, kind: str = KIND) -> dict[str, BasicCredential]:
@@ -85,6 +87,7 @@ class Kt1Generation:
         return self.default_roles()["portal"].domain
 
     def target_for_url(self, url: str, kind: str = KIND, name: str | None = None) -> Target:
+        url = self.normalise_url(kind, url)
         return Target(name=name or urlsplit(url).netloc or url, kind=KIND, url=url,
                       settings=Kt1Settings(domain=self.default_domain()), roles=self.default_roles())
 
@@ -94,6 +97,16 @@ class Kt1Generation:
 
         with running_kt1_bench(faults=faults, workdir=workdir) as bench:
             yield bench.target
+
+    def normalise_url(self, kind: str, url: str) -> str:
+        from ktbench.generations.kt1.preflight import normalise_url
+
+        return normalise_url(url)
+
+    def preflight(self, target: Target) -> list[Any]:
+        from ktbench.generations.kt1.preflight import preflight
+
+        return preflight(target)
 
     def fault_catalogue(self, suite: SuiteSpec) -> Any:
         from simulators.kt1.faults import FAULTS

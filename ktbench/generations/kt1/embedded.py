@@ -99,6 +99,7 @@ def running_kt1_bench(*, faults: Sequence[str] = (), workdir: str | Path | None 
     with ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ktbench-kt1-"))
+        Path(workdir).mkdir(parents=True, exist_ok=True)
         receiver = None
         secret = None
         if webhook:
