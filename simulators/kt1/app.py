@@ -22,11 +22,11 @@ from starlette.routing import Route
 
 from ktbench.fhir.dstu1.constants import JSON_CONTENT_TYPE, SUPPORTED_RESOURCE_TYPES
 from simulators.kt1 import activities, mailbox, messages, metadata, oauth
+from simulators.kt1.authn import authenticate, basic_credentials
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import ServerData, load_data
 from simulators.kt1.errors import FhirError, bad_request, not_found
 from simulators.kt1.faults import check_faults
-from simulators.kt1.authn import authenticate, basic_credentials
 from simulators.kt1.http import error_response, fhir_response, read_body
 from simulators.kt1.store import Store
 from simulators.kt1.webhook import WebhookNotifier

@@ -14,7 +14,6 @@ from simulators.kt1.data import ServerData, Settings
 from simulators.kt1.store import Store
 from simulators.kt1.versions import VersionClock
 
-
 INTERNAL_HOST = "http://kt1-backend.internal:8080"
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ktbench.fhir.dstu1.constants import JSON_CONTENT_TYPE, XML_CONTENT_TYPE
+from simulators.common.bodies import read_limited
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.errors import FhirError, bad_request
 
@@ -71,17 +72,8 @@ def error_response(ctx: Kt1Context, request: Request, error: FhirError) -> Respo
 async def read_body(ctx: Kt1Context, request: Request) -> dict[str, Any]:
     """The request body as a JSON object, whether it came as JSON or XML."""
     limit = ctx.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise FhirError.one(413, f"Request body larger than {limit} bytes", "too-costly")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FhirError.one(413, f"Request body larger than {limit} bytes", "too-costly")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_limited(request, limit,
+                             lambda: FhirError.one(413, f"Request body larger than {limit} bytes", "too-costly"))
     if not raw.strip():
         raise bad_request("Request body is empty", "structure")
     content_type = request.headers.get("content-type", "")

@@ -27,12 +27,17 @@ from ktbench.fhir.dstu1.constants import (
     TEXT_NO_FOCAL_VERSION,
     TEXT_WRONG_VERSION,
 )
-from ktbench.fhir.dstu1.links import entry_self_link, strip_history, version_of, with_version
+from ktbench.fhir.dstu1.links import (
+    entry_self_link,
+    strip_history,
+    version_of,
+    with_version,
+)
 from simulators.kt1 import bundles
+from simulators.kt1.caller import Caller
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import Application
 from simulators.kt1.errors import FhirError, Issue, bad_request, conflict, forbidden
-from simulators.kt1.caller import Caller
 from simulators.kt1.store import dumps
 
 WRONG_TEXT_FAULT = "Version conflict detected."

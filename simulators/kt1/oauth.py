@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ktbench.fhir.dstu1.constants import FHIR_BASE_PATH
+from simulators.kt1.caller import Caller
 from simulators.kt1.context import Kt1Context
 from simulators.kt1.data import Application
 from simulators.kt1.errors import FhirError, bad_request, unauthorized
-from simulators.kt1.caller import Caller
 
 SCOPE = "patient/*.read"
 

@@ -9,7 +9,12 @@ makes becomes an event in the run's report.
 
 from __future__ import annotations
 
-from simulators.kt1.actors.kt1_application import Answer, Kt1Application, SendResult, TokenSet
+from simulators.kt1.actors.kt1_application import (
+    Answer,
+    Kt1Application,
+    SendResult,
+    TokenSet,
+)
 from simulators.kt1.actors.kt1_messages import DeliveredMessage, HeaderSummary
 from simulators.kt1.actors.kt1_module import Kt1Module
 from simulators.kt1.actors.kt1_portal import Kt1Portal

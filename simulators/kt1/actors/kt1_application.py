@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from ktbench.core.secret import Secret
 from ktbench.fhir.dstu1.constants import (
     AUTHORIZE_PATH,
     CLAIM_QUERY,
@@ -38,7 +39,6 @@ from ktbench.fhir.dstu1.constants import (
     TOKEN_PATH,
 )
 from ktbench.fhir.dstu1.links import strip_history, version_of
-from ktbench.core.secret import Secret
 from ktbench.http.auth import BearerAuth
 from ktbench.targets.model import BasicCredential
 from simulators.kt1.actors.kt1_messages import (

@@ -13,7 +13,12 @@ from typing import Any
 
 from ktbench.core.secret import Secret
 from simulators.kt1.actors import kt1_resources as res
-from simulators.kt1.actors.kt1_application import Answer, Kt1Application, SendResult, query_of
+from simulators.kt1.actors.kt1_application import (
+    Answer,
+    Kt1Application,
+    SendResult,
+    query_of,
+)
 from simulators.kt1.actors.kt1_messages import now_instant
 from simulators.kt1.actors.kt1_resources import LocalResource
 from simulators.kt1.actors.people import People
