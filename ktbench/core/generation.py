@@ -34,7 +34,7 @@ from ktbench.core.errors import ConfigurationError
 if TYPE_CHECKING:
     from ktbench.targets.model import Credential, Target
 
-CredentialType = Literal["basic", "smart-backend", "mtls"]
+CredentialType = Literal["basic", "smart-backend", "mtls", "account"]
 
 
 class NoSettings(BaseModel):

@@ -10,4 +10,5 @@ from __future__ import annotations
 # name -> import path ("module:attribute"), the form a pytest subprocess receives with --kt-generation
 BUILTIN: dict[str, str] = {
     "kt1": "ktbench.generations.kt1:GENERATION",
+    "kt2": "ktbench.generations.kt2:GENERATION",
 }

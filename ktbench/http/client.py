@@ -51,8 +51,10 @@ class TargetUnreachable(BenchError):
 
 
 def is_fhir_url(url: str) -> bool:
-    """Live validation applies to FHIR endpoints only (not OAuth token or launch responses)."""
-    return "/fhir/" in urlsplit(url).path.lower() + "/"
+    """Live validation applies to FHIR endpoints only (not OAuth token or launch responses, nor the SMART
+    discovery document a FHIR base serves under .well-known)."""
+    path = urlsplit(url).path.lower() + "/"
+    return "/fhir/" in path and "/.well-known/" not in path
 
 
 def origin_of(url: str) -> str:

@@ -7,7 +7,9 @@ with a credential of a declared type:
 - `basic`: KT1.3 applications: HTTP Basic user/password plus the OAuth client secret;
 - `smart-backend`: KT2 SMART backend services: client id, a private key (PEM file or JWK), its `kid` and
   algorithm, and the JWKS URL where the public key is published;
-- `mtls`: a client certificate and key (for targets that authenticate applications by TLS).
+- `mtls`: a client certificate and key (for targets that authenticate applications by TLS);
+- `account`: a person's log-in (username and password) at a web application of the target, e.g. the KT2
+  domain admin application where connection requests are filed and approved.
 
 Every secret is a `Secret` (prints as ***), so a Target can be printed, logged or shown as a step parameter
 without leaking anything; code that needs a value calls `.reveal()`.
@@ -171,9 +173,19 @@ class MtlsCredential(_Credential):
         return self
 
 
-Credential = Annotated[BasicCredential | SmartBackendCredential | MtlsCredential, Field(discriminator="type")]
+class AccountCredential(_Credential):
+    """A person's log-in at one of the target's web applications (the KT2 domain admin, for one)."""
+
+    type: Literal["account"] = "account"
+    username: str = Field(min_length=1)
+    password: SecretValue = Secret("")
+
+
+Credential = Annotated[BasicCredential | SmartBackendCredential | MtlsCredential | AccountCredential,
+                       Field(discriminator="type")]
 CREDENTIAL_TYPES: Mapping[str, type[_Credential]] = {
-    "basic": BasicCredential, "smart-backend": SmartBackendCredential, "mtls": MtlsCredential}
+    "basic": BasicCredential, "smart-backend": SmartBackendCredential, "mtls": MtlsCredential,
+    "account": AccountCredential}
 
 
 class Target(_Model):

@@ -43,7 +43,8 @@ from ktbench.targets.model import CREDENTIAL_TYPES, Target, TlsSettings
 
 TARGETS_ENV_VAR = "KTBENCH_TARGETS"
 _COMMON_KEYS = ("kind", "url", "description", "embedded", "request_timeout_seconds", "tls", "roles")
-_PATH_KEYS = ("ca_file", "client_cert", "client_key", "private_key_file", "cert_file", "key_file")
+# keys naming files (TLS, credentials, a generation's own settings): relative paths are relative to the file
+_PATH_SUFFIXES = ("_file", "_cert", "_key")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -134,7 +135,7 @@ class _Reader:
             out = {}
             for key, item in value.items():
                 item = self.expand(item, f"{where}.{key}")
-                if key in _PATH_KEYS and isinstance(item, str) and item and not Path(item).is_absolute():
+                if key.endswith(_PATH_SUFFIXES) and isinstance(item, str) and item and not Path(item).is_absolute():
                     item = str((self.base / item).resolve())
                 out[key] = item
             return out

@@ -44,7 +44,9 @@ REQUIRED_CODES = {
     "Bundle.link.relation": None,  # string, not bound
 }
 # enum lists in the models that are not required bindings (or not complete)
-NOT_REQUIRED = {"Expression.language", "Bundle.link.relation"}
+# bindings to value sets too large to list (CapabilityStatement formats: any BCP-13 mime type)
+NOT_REQUIRED = {"Expression.language", "Bundle.link.relation", "CapabilityStatement.format",
+                "CapabilityStatement.patchFormat"}
 
 _PRIM = {
     "Id": "id", "Uri": "uri", "Url": "url", "Canonical": "canonical", "Code": "code", "String": "string",
