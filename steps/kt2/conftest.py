@@ -13,8 +13,13 @@ from collections.abc import Iterator
 import pytest
 
 from steps.kt2.bench import Kt2Bench, open_bench
+from steps.kt2.steps_admin import *  # noqa: F403
 from steps.kt2.steps_common import *  # noqa: F403
 from steps.kt2.steps_discovery import *  # noqa: F403
+from steps.kt2.steps_launch import *  # noqa: F403
+from steps.kt2.steps_permissions import *  # noqa: F403
+from steps.kt2.steps_rest import *  # noqa: F403
+from steps.kt2.steps_tasks import *  # noqa: F403
 from steps.kt2.steps_tokens import *  # noqa: F403
 from steps.kt2.world import Kt2World
 
