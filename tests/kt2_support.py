@@ -33,13 +33,24 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from kt2_builders import (  # noqa: F401
+    activity_definition,
+    careteam,
+    client_audit_event,
+    endpoint,
+    organization,
+    patient,
+    practitioner,
+    related_person,
+    subscription,
+    task,
+    updated,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kt2_builders import (activity_definition, careteam, client_audit_event, endpoint, organization,  # noqa: F401
-                          patient, practitioner, related_person, subscription, task, updated)
 from simulators.common.host import RunningServer, running_asgi
 from simulators.kt2 import urls
 from simulators.kt2.data import ServerData, load_data, parse_data

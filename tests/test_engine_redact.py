@@ -157,3 +157,28 @@ def test_oauth_codes_are_redacted_in_their_context() -> None:
     # short values seen in traffic are not learned: they would blank ordinary words everywhere
     r.url("https://app/cb?code=abc&state=s")
     assert "abc" not in r.known_secrets
+
+
+def test_kt2_introspection_pkce_and_admin_session_fields_are_redacted() -> None:
+    redactor = Redactor()
+    form = redactor.body(b"token=eyJhbGciOiJSUzUxMiJ9.hti.sig&client_assertion_type=jwt&code_verifier=verifier-1234567",
+                         "application/x-www-form-urlencoded")
+    assert "eyJhbGciOiJSUzUxMiJ9" not in form and "verifier-1234567" not in form
+    answer = redactor.body(json.dumps({"session": "admin-session-abcdef123", "token_type": "Bearer"}),
+                           "application/json")
+    assert "admin-session-abcdef123" not in answer and "Bearer" in answer
+    # the session was learned: its echo in an Authorization header or a log line is scrubbed too
+    assert "admin-session-abcdef123" not in redactor.text("Authorization: Bearer admin-session-abcdef123")
+
+
+def test_private_members_of_any_jwk_are_blanked_but_public_ones_kept() -> None:
+    leaked = {"keys": [{"kty": "RSA", "kid": "k1", "n": "public-modulus", "e": "AQAB", "d": "private-exponent-xyz",
+                        "p": "prime-p-abcdefgh", "q": "prime-q-abcdefgh", "dp": "x" * 20, "dq": "y" * 20,
+                        "qi": "z" * 20},
+                       {"kty": "oct", "kid": "h1", "k": "symmetric-secret-123"}]}
+    text = Redactor().body(json.dumps(leaked), "application/json")
+    for secret in ("private-exponent-xyz", "prime-p-abcdefgh", "prime-q-abcdefgh", "x" * 20, "symmetric-secret-123"):
+        assert secret not in text
+    assert "public-modulus" in text and '"kid": "k1"' in text
+    # a FHIR resource with a "d" element and no "kty" is left alone
+    assert "keep-me" in Redactor().body(json.dumps({"resourceType": "Basic", "d": "keep-me"}), "application/json")

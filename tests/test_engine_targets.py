@@ -219,7 +219,7 @@ key_file = "gw.key"
     assert app.private_key_file == key.resolve(), "relative paths are relative to the targets file"
     assert app.private_key_text().reveal().startswith("-----BEGIN PRIVATE KEY-----")
     assert isinstance(target.role("gateway"), MtlsCredential)
-    assert target.tls.httpx_verify() == str((tmp_path / "ca.pem").resolve())
+    assert target.tls.ca_file == (tmp_path / "ca.pem").resolve()   # httpx_verify() builds an SSLContext from it
     assert target.tls.httpx_cert() == (str((tmp_path / "gw.pem").resolve()), str((tmp_path / "gw.key").resolve()))
     assert target.setting("flavour") == "spicy"
     assert any("not-a-real-key" in s for s in target.secrets()), "a private key is a secret to scrub"

@@ -9,8 +9,17 @@ import ssl
 import time
 
 import httpx
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    APPS,
+    TestApp,
+    jwks_host,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    task,
+)
 
-from kt2_support import ALPHA, APPS, TestApp, jwks_host, make_kt2, no_unhandled_errors, patient, task  # noqa: F401
 from simulators.common.host import ServerTls
 from simulators.common.tls import TestCertificateAuthority
 from simulators.kt2 import urls
@@ -97,8 +106,14 @@ def test_over_https(make_kt2, tmp_path):
 
 def test_admin_routes_are_mounted(make_kt2):
     with make_kt2() as k:
+        from simulators.kt2.admin import DomainAdmin
+        assert isinstance(k.services.registry, DomainAdmin)
         answer = k.http.get(urls.management_url(k.url))
-        assert answer.status_code != 404 or type(k.services.registry).__name__ == "DataFileRegistry"
+        assert answer.status_code in (200, 303), answer.text     # the start screen or the way to the log-in
+        login = k.http.get(urls.management_url(k.url) + "login")
+        assert login.status_code == 200 and "Aanmelden" in login.text
+        api = k.http.get(urls.management_api(k.url) + "/me")
+        assert api.status_code == 401 and api.json()["error"] == "unauthorized"
 
 
 def test_audit_index_rows_equal_the_generic_extraction(make_kt2):

@@ -6,8 +6,19 @@ import base64
 import re
 import uuid
 
-from kt2_support import (ALPHA, KT, client_audit_event, jwks_host, kt2, make_kt2, no_unhandled_errors,  # noqa: F401
-                         patient, request_id, updated)
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    KT,
+    client_audit_event,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    request_id,
+    updated,
+)
+
 from ktbench.validation import validate_resource
 
 UUID = re.compile(r"^[0-9a-f-]{36}$")

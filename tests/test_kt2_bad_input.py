@@ -9,8 +9,17 @@ import json
 import socket
 
 import pytest
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    FHIR_JSON,
+    JWT_BEARER,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+)
 
-from kt2_support import ALPHA, FHIR_JSON, JWT_BEARER, jwks_host, kt2, make_kt2, no_unhandled_errors, patient  # noqa: F401
 from simulators.kt2 import urls
 
 BODIES = {

@@ -4,8 +4,8 @@ interactions and search parameters, and SMART oauth-uris equal to the smart-conf
 from __future__ import annotations
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-
 from kt2_support import ALPHA, BETA, jwks_host, kt2, make_kt2, no_unhandled_errors  # noqa: F401
+
 from simulators.kt2.data import RESOURCE_TYPES
 from simulators.kt2.fhir.capability import OAUTH_URIS
 
@@ -25,6 +25,10 @@ def test_metadata_needs_no_token_and_is_strictly_valid(kt2):
     assert statement["kind"] == "instance" and statement["status"] == "active"
     assert statement["implementation"]["url"] == kt2.base()
     assert len(statement["rest"]) == 1 and statement["rest"][0]["mode"] == "server"
+    # claims only what the server does: no CORS headers, so no `cors: true`
+    assert statement["rest"][0]["security"]["cors"] is False
+    assert "access-control-allow-origin" not in kt2.http.get(f"{kt2.base()}/metadata",
+                                                             headers={"Origin": "https://x.test"}).headers
 
 
 def test_every_type_with_interactions_and_search_params(kt2):

@@ -18,10 +18,27 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    APPS,
+    BETA,
+    JWT_BEARER,
+    KT,
+    PATIENT_USER,
+    Launch,
+    Receiver,
+    TestApp,
+    client_audit_event,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    subscription,
+    task,
+    updated,
+)
 
-from kt2_support import (ALPHA, APPS, BETA, JWT_BEARER, KT, PATIENT_USER, Launch, Receiver, TestApp,  # noqa: F401
-                         client_audit_event,
-                         jwks_host, kt2, make_kt2, no_unhandled_errors, patient, subscription, task, updated)
 from simulators.common.host import running_asgi
 from simulators.kt2 import urls
 from simulators.kt2.faults import FAULTS

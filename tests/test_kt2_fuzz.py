@@ -1,19 +1,33 @@
-"""Property-based bad input (hypothesis): mutated resources, random queries, random JWTs and forms never get a
+"""Property-based bad input (hypothesis): mutated resources and Subscriptions, random queries of every type
+with modifiers and chains, garbage in every header an interaction reads, random JWTs and forms never get a
 5xx; every refusal has the shape of its endpoint, and refused writes leave nothing behind."""
 
 from __future__ import annotations
 
 import copy
 import json
+from urllib.parse import urlencode
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    FHIR_JSON,
+    JWT_BEARER,
+    jwks_host,
+    kt2,
+    no_unhandled_errors,
+    patient,
+    subscription,
+    task,
+)
+from test_kt1_fuzz import (
+    _paths,  # every path into a JSON value (shared with the KT1 fuzzer)
+)
 
-from test_kt1_fuzz import _paths  # every path into a JSON value (shared with the KT1 fuzzer)
-
-from kt2_support import (ALPHA, FHIR_JSON, JWT_BEARER, jwks_host, kt2, no_unhandled_errors, patient,  # noqa: F401
-                         task)
 from simulators.kt2 import urls
+from simulators.kt2.data import RESOURCE_TYPES
+from simulators.kt2.fhir.searchparams import PARAMS
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                        HealthCheck.too_slow])
@@ -116,3 +130,88 @@ def test_random_jwts_at_the_oauth_endpoints(kt2, header, payload, signature, ext
 def test_random_authorize_requests(kt2, params):
     answer = kt2.http.get(urls.authorize_url(kt2.url, ALPHA), params=params)
     assert answer.status_code in (302, 400), answer.text
+
+
+# -- every type, every parameter, modifiers and chains ---------------------------------------------------
+
+MODIFIERS = st.sampled_from(["", ":missing", ":exact", ":contains", ":not", ":text", ":above", ":below", ":Patient",
+                             ":Task", ":Device", ":ActivityDefinition", ":", "::"])
+SEARCH_VALUES = st.one_of(st.text(max_size=40), st.sampled_from([
+    "", ",", "\\,", "|", "a|", "|b", "a|b|c", "true", "false", "ge2026", "eq2026-02-30", "sa2026-01-01T10:00",
+    "ap2026-01-01T25:00", "2026-01-01T00:00:00.123456789+14:00", "le-1", "Patient/x", "Task/x/_history/1",
+    "http://127.0.0.1/api/v1/ktbench-alpha/fhir/r4/Patient/x", "Device/alpha-portal", "9" * 40, "%", "_", "\x00",
+    "-_lastUpdated", "_id,-_id", "date", "Task:patient", "Task:owner:Patient", "count", "accurate"]))
+
+
+@st.composite
+def search_pairs(draw, rtype: str) -> list[tuple[str, str]]:
+    names = [*PARAMS[rtype], "_id", "_lastUpdated", "_count", "_offset", "_sort", "_include", "_summary", "_total",
+             "unknown"]
+    pairs = []
+    for _ in range(draw(st.integers(min_value=0, max_value=5))):
+        key = draw(st.sampled_from(names)) + draw(MODIFIERS)
+        if draw(st.booleans()) and draw(st.booleans()):
+            inner_type = draw(st.sampled_from(RESOURCE_TYPES))
+            key += "." + draw(st.sampled_from([*PARAMS[inner_type], "_id", "x"])) + draw(MODIFIERS)
+        pairs.append((key, draw(SEARCH_VALUES)))
+    return pairs
+
+
+@FUZZ
+@given(data=st.data(), rtype=st.sampled_from(RESOURCE_TYPES), how=st.sampled_from(["GET", "POST", "history"]),
+       lenient=st.booleans())
+def test_random_searches_of_every_type_never_5xx(kt2, data, rtype, how, lenient):
+    pairs = data.draw(search_pairs(rtype))
+    headers = {**kt2.headers("alpha-beheer"), **({"Prefer": "handling=lenient"} if lenient else {})}
+    if how == "POST":
+        answer = kt2.http.post(f"{kt2.base()}/{rtype}/_search", content=urlencode(pairs),
+                               headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        path = f"{rtype}/_history" if how == "history" else rtype
+        answer = kt2.http.get(f"{kt2.base()}/{path}", params=pairs, headers=headers)
+    assert answer.status_code in (200, 400), answer.text
+    body = answer.json()
+    if answer.status_code == 200:
+        assert body["resourceType"] == "Bundle" and isinstance(body["total"], int)
+    else:
+        assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["diagnostics"]
+
+
+# -- garbage in the headers every FHIR interaction reads -------------------------------------------------
+HEADER_BYTES = st.binary(max_size=60).map(
+    lambda raw: bytes(b for b in raw if 0x20 <= b <= 0x7E or b >= 0x80).strip(b" \t"))
+HEADER_NAMES = st.sampled_from(["Accept", "Content-Type", "Prefer", "If-Match", "X-Request-Id", "X-Trace-Id",
+                                "X-Correlation-Id", "Authorization", "Host", "Content-Encoding"])
+
+
+@FUZZ
+@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD"]),
+       garbage=st.dictionaries(HEADER_NAMES, st.one_of(HEADER_BYTES, st.sampled_from(
+           [b"application/fhir+json;fhirVersion=3.0", b"*/*;q=0", b"W/\"-1\"", b"return=\xff", b"Bearer x y",
+            b"Bearer NOOP", b"text/html, application/xml;q=0.9", b"application/json; charset=latin-1"])),
+           max_size=4))
+def test_garbage_headers_never_5xx(kt2, method, garbage):
+    created = kt2.create("alpha-portal", patient()) if method in ("PUT", "DELETE") else {"id": "x"}
+    path = "Patient" if method == "POST" else f"Patient/{created['id']}"
+    headers = {**kt2.headers("alpha-portal"), "Content-Type": FHIR_JSON, "If-Match": 'W/"1"', **garbage}
+    body = json.dumps({**patient(), "id": created["id"]}) if method in ("POST", "PUT") else None
+    answer = kt2.http.request(method, f"{kt2.base()}/{path}", content=body, headers=headers)
+    assert answer.status_code < 500, answer.text
+    assert answer.headers["x-request-id"] and answer.headers["x-trace-id"]
+    if method != "HEAD" and answer.content:
+        assert answer.json()["resourceType"] in ("Patient", "OperationOutcome")
+    if answer.status_code >= 400 and method != "HEAD":
+        assert answer.json()["issue"][0]["diagnostics"]
+
+
+@FUZZ
+@given(body=mutated(subscription("Patient?active=true", "https://hooks.ktbench.test/x", ("X-A: b",))))
+def test_mutated_subscriptions_never_5xx(kt2, body):
+    answer = kt2.post("alpha-portal", "Subscription", body)
+    assert answer.status_code < 500, answer.text
+    result = answer.json()
+    if answer.status_code == 201:
+        assert result["status"] == "active" and result["channel"]["type"] == "rest-hook"
+        assert result["channel"]["endpoint"].startswith("https://")
+    else:
+        assert result["resourceType"] == "OperationOutcome" and result["issue"]

@@ -9,8 +9,8 @@ import time
 import uuid
 
 from joserfc.jwk import RSAKey
-
 from kt2_support import ALPHA, APPS, JWT_BEARER, jwks_host, kt2, no_unhandled_errors  # noqa: F401
+
 from simulators.kt2 import urls
 
 
@@ -84,7 +84,7 @@ def test_caller_must_authenticate(kt2):
         "token": token, "client_assertion_type": JWT_BEARER, "client_assertion": "garbage"})
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
     missing = kt2.http.post(urls.introspection_url(kt2.url, ALPHA), data={"token": token})
-    assert missing.status_code == 400
+    assert missing.status_code == 401 and missing.json()["error"] == "invalid_client"   # TOP-KT-021
     assert _introspect(kt2, token, caller="alpha-maintenance").status_code == 401
     wrong_aud = _introspect(kt2, token, aud="https://elsewhere.example.org/token")
     assert wrong_aud.status_code == 401

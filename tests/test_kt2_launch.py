@@ -11,9 +11,22 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    APPS,
+    MODULE_REDIRECT,
+    PATIENT_USER,
+    Launch,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    practitioner,
+    related_person,
+    task,
+)
 
-from kt2_support import (ALPHA, APPS, MODULE_REDIRECT, PATIENT_USER, Launch, jwks_host, kt2, make_kt2,  # noqa: F401
-                         no_unhandled_errors, patient, practitioner, related_person, task)
 from simulators.kt2 import urls
 
 STAFF_USER = ("dr.bakker", "dr.bakker@ktbench.test")

@@ -3,8 +3,20 @@ includes, cross-domain isolation (KT2-RO-*, KT2-PERM-*)."""
 
 from __future__ import annotations
 
-from kt2_support import (ALPHA, ORIGIN, activity_definition, endpoint, jwks_host, kt2,  # noqa: F401
-                         no_unhandled_errors, patient, subscription, task, updated)
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    ORIGIN,
+    activity_definition,
+    endpoint,
+    jwks_host,
+    kt2,
+    no_unhandled_errors,
+    patient,
+    subscription,
+    task,
+    updated,
+)
+
 from simulators.kt2.data import Permission, Role
 from simulators.kt2.scopes import ScopeSet, scope_for_role
 

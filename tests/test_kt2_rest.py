@@ -6,8 +6,21 @@ from __future__ import annotations
 import re
 import uuid
 
-from kt2_support import (ALPHA, FHIR_JSON, activity_definition, careteam, endpoint, issues, jwks_host, kt2,  # noqa: F401
-                         no_unhandled_errors, patient, practitioner, updated)
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    FHIR_JSON,
+    activity_definition,
+    careteam,
+    endpoint,
+    issues,
+    jwks_host,
+    kt2,
+    no_unhandled_errors,
+    patient,
+    practitioner,
+    task,
+    updated,
+)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -83,8 +96,14 @@ def test_type_history_lists_versions_of_the_type(kt2):
     history = kt2.get("alpha-portal", "CareTeam/_history", params={"_count": "2"}).json()
     assert history["type"] == "history"
     assert [e["response"]["etag"] for e in history["entry"]] == ['W/"2"', 'W/"1"']
-    assert any(link["relation"] == "next" and link["url"].startswith("http") for link in history["link"]) \
-        or history["total"] <= 2
+    assert history["total"] >= 2
+    first = kt2.get("alpha-portal", "CareTeam/_history", params={"_count": "1"}).json()
+    assert len(first["entry"]) == 1 and first["entry"][0]["response"]["etag"] == 'W/"2"'
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert next_url.startswith(f"{kt2.base()}/CareTeam/_history?") and "_offset=1" in next_url
+    second = kt2.http.get(next_url, headers=kt2.headers("alpha-portal")).json()
+    assert second["entry"][0]["response"]["etag"] == 'W/"1"'
+    assert second["entry"][0]["fullUrl"] == f"{kt2.base()}/CareTeam/{created['id']}"
 
 
 def test_put_to_unknown_id_is_404_clients_cannot_choose_ids(kt2):
@@ -116,12 +135,21 @@ def test_delete_referenced_is_409_naming_the_referrers_and_cascade_deletes(kt2):
 
 
 def test_cascade_needs_delete_permission_on_every_referrer(kt2):
-    endpoint_ = kt2.create("alpha-module", endpoint())
-    kt2.create("alpha-module", activity_definition(endpoint_["id"]))
-    other = kt2.create("alpha-module-2", activity_definition(endpoint_["id"]))
-    answer = kt2.delete("alpha-module", f"Endpoint/{endpoint_['id']}?_cascade=delete")
-    assert answer.status_code in (403, 409)
-    assert kt2.get("alpha-module", f"ActivityDefinition/{other['id']}").status_code == 200
+    """The module may delete its own Tasks (Task CD:OWN), not the portal's: a cascade that would delete the
+    portal's sub-task is a 403 and deletes nothing."""
+    world = kt2.world()
+    own = kt2.create("alpha-module", task(world["patient"]["id"], world["definition"]["id"]))
+    sub = kt2.create("alpha-portal", task(world["patient"]["id"], world["definition"]["id"], view=True,
+                                          part_of=own["id"]))
+    assert kt2.delete("alpha-module", f"Task/{own['id']}").status_code == 409
+    answer = kt2.delete("alpha-module", f"Task/{own['id']}?_cascade=delete")
+    assert answer.status_code == 403, answer.text
+    assert issues(answer)[0]["code"] == "forbidden"
+    assert f"Task/{sub['id']}" in issues(answer)[0]["diagnostics"]
+    assert kt2.get("alpha-module", f"Task/{own['id']}").status_code == 200    # nothing deleted at all
+    assert kt2.get("alpha-module", f"Task/{sub['id']}").status_code == 200
+    assert kt2.delete("alpha-portal", f"Task/{own['id']}?_cascade=delete").status_code == 200   # CRUD:ALL may
+    assert kt2.get("alpha-portal", f"Task/{sub['id']}").status_code == 410
 
 
 def test_bad_cascade_value_is_400(kt2):

@@ -8,9 +8,20 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-from kt2_support import (ALPHA, careteam, jwks_host, kt2, make_kt2, no_unhandled_errors, patient,  # noqa: F401
-                         practitioner, related_person, subscription, task, updated)
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    careteam,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    practitioner,
+    related_person,
+    subscription,
+    task,
+    updated,
+)
 
 
 def _ids(bundle: dict, mode: str = "match") -> list[str]:

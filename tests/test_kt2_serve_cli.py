@@ -20,6 +20,7 @@ from simulators.kt2.serve import serve
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "ktbench.cli", "serve", "kt2"]
+PACKAGE_CLI = [sys.executable, "-m", "ktbench", "serve", "kt2"]   # the spelling of the issue: python -m ktbench
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -28,9 +29,9 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 class Served:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cli: list[str] = CLI) -> None:
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        self.proc = subprocess.Popen([*cli, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
         self.banner = [self.proc.stdout.readline()]
         self.ready_after = time.monotonic() - self.started
@@ -53,8 +54,8 @@ class Served:
 def served(tmp_path):
     running: list[Served] = []
 
-    def start(*args: str) -> Served:
-        server = Served(*args)
+    def start(*args: str, cli: list[str] = CLI) -> Served:
+        server = Served(*args, cli=cli)
         running.append(server)
         return server
     yield start
@@ -77,7 +78,8 @@ def test_starts_fast_on_the_shipped_data_and_names_the_real_port(served, tmp_pat
 
 
 def test_ctrl_c_stops_cleanly_and_public_base_is_used(served):
-    server = served("--port", "0", "--db", ":memory:", "--public-base", "https://kt2.example.org")
+    server = served("--host", "127.0.0.1", "--port", "0", "--db", ":memory:", "--public-base",
+                    "https://kt2.example.org", cli=PACKAGE_CLI)
     assert "https://kt2.example.org/api/v1/ktbench-alpha/fhir/r4" in "".join(server.banner)
     config = httpx.get(f"http://127.0.0.1:{server.port}/api/v1/ktbench-alpha/fhir/r4/.well-known/smart-configuration")
     assert config.json()["token_endpoint"] == "https://kt2.example.org/api/v1/ktbench-alpha/oauth2/token"
@@ -112,19 +114,24 @@ def _busy_port() -> socket.socket:
     (["--data", "{tmp}/absent.toml"], "does not exist"),
     (["--data", "{tmp}/bad.toml"], "unknown domain"),
     (["--data", "{tmp}/broken.toml"], "not valid TOML"),
+    (["--data", "{tmp}/bad-jwks.toml"], "jwks_url is not a valid URL"),
     (["--fault", "no-such-fault"], "unknown fault(s) no-such-fault"),
     (["--db", "{tmp}/no/such/dir/kt2.sqlite3"], "cannot use the database"),
     (["--public-base", "ftp://kt2.example.org"], "--public-base"),
     (["--public-base", "not a url"], "--public-base"),
     (["--port", "{busy}"], "cannot listen on 127.0.0.1"),
     (["--port", "99999"], "cannot listen"),
-], ids=["missing-data", "bad-data", "broken-toml", "fault", "db", "public-base-scheme", "public-base-text",
+], ids=["missing-data", "bad-data", "broken-toml", "bad-jwks-url", "fault", "db", "public-base-scheme", "public-base-text",
         "port-in-use", "port-range"])
 def test_start_up_mistakes_exit_2_with_one_message(tmp_path, capsys, args, message):
     (tmp_path / "bad.toml").write_text('[[domains]]\nname = "d"\n\n[[roles]]\nname = "r"\n[roles.permissions]\n'
                                        'Task = "R:ALL"\n\n[[identity_providers]]\nid = "i"\ndomain = "nope"\n',
                                        encoding="utf-8")
     (tmp_path / "broken.toml").write_text("[[domains]\n", encoding="utf-8")
+    (tmp_path / "bad-jwks.toml").write_text('[[domains]]\nname = "d"\n\n[[roles]]\nname = "r"\n[roles.permissions]\n'
+                                            'Task = "R:ALL"\n\n[[applications]]\nid = "a"\nname = "A"\n'
+                                            '[[applications.instances]]\ndomain = "d"\nclient_id = "c"\nrole = "r"\n'
+                                            'jwks_url = "https://jwks.example.org:99999/k"\n', encoding="utf-8")
     busy = _busy_port()
     try:
         args = [a.replace("{tmp}", str(tmp_path)).replace("{busy}", str(busy.getsockname()[1])) for a in args]

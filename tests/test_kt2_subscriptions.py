@@ -9,9 +9,19 @@ import time
 import uuid
 
 import pytest
+from kt2_support import (  # noqa: F401
+    KT,
+    Receiver,
+    client_audit_event,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    subscription,
+    updated,
+)
 
-from kt2_support import (KT, Receiver, client_audit_event, jwks_host, kt2, make_kt2, no_unhandled_errors, patient,  # noqa: F401
-                         subscription, updated)
 from ktbench.validation import validate_resource
 from simulators.common.host import ServerTls, running_asgi
 from simulators.common.tls import TestCertificateAuthority

@@ -5,9 +5,21 @@ KT2-SUB-HTTPS, KT2-SUB-NO-PAYLOAD)."""
 from __future__ import annotations
 
 import pytest
+from kt2_support import (  # noqa: F401
+    ALPHA,
+    expressions,
+    issues,
+    jwks_host,
+    kt2,
+    make_kt2,
+    no_unhandled_errors,
+    patient,
+    practitioner,
+    subscription,
+    task,
+    updated,
+)
 
-from kt2_support import (ALPHA, expressions, issues, jwks_host, kt2, make_kt2, no_unhandled_errors,  # noqa: F401
-                         patient, practitioner, subscription, task, updated)
 from ktbench.validation import validate_resource
 
 

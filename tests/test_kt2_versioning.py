@@ -7,8 +7,16 @@ import json
 import threading
 
 import httpx
+from kt2_support import (  # noqa: F401
+    FHIR_JSON,
+    issues,
+    jwks_host,
+    kt2,
+    no_unhandled_errors,
+    patient,
+    updated,
+)
 
-from kt2_support import FHIR_JSON, issues, jwks_host, kt2, no_unhandled_errors, patient, updated  # noqa: F401
 from simulators.kt2.fhir.instants import parse_instant_ms
 
 

@@ -34,6 +34,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INCOMPLETE = 4
+ALL_SUITES = "all"
+# which exit code of several suites' wins: a set-up problem before unreachability before failures before gaps
+_EXIT_PRIORITY = (EXIT_USAGE, EXIT_UNREACHABLE, EXIT_FAILED, EXIT_INCOMPLETE, EXIT_PASSED)
 
 DEFAULT_OUT = Path("reports") / "out"
 DEFAULT_HTML_DIR = DEFAULT_OUT / "allure-report"
@@ -68,11 +71,12 @@ def _check_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Path 
             raise _UsageProblem(f"{option} {path}: {path.parent} is not a writable directory")
 
 
-def _prepare_outputs(alluredir: Path, junitxml: Path, summary: Path, events: Path | None) -> None:
+def _prepare_outputs(alluredir: Path | None, junitxml: Path, summary: Path, events: Path | None) -> None:
     from ktbench.report.allure_writer import clean_results_dir
 
-    clean_results_dir(alluredir)  # never --clean-alluredir: it races between xdist workers
-    alluredir.mkdir(parents=True, exist_ok=True)
+    if alluredir is not None:  # None: a later suite of `--suite all` adds to the results of the earlier ones
+        clean_results_dir(alluredir)  # never --clean-alluredir: it races between xdist workers
+        alluredir.mkdir(parents=True, exist_ok=True)
     stale = [junitxml, summary]
     if events is not None:
         stale += [events, *events.parent.glob(f"{events.stem}.gw*{events.suffix}")]
@@ -133,7 +137,8 @@ def _print_locations(alluredir: Path, junitxml: Path, summary: Path) -> None:
 
 def run_command(
     ctx: typer.Context,
-    suite: Annotated[str, typer.Option("--suite", help="Suite to run (kt1).")] = "kt1",
+    suite: Annotated[str, typer.Option("--suite", help="Suite to run: kt1, kt2, or all (every suite, one "
+                                                        "report).")] = "kt1",
     target: Annotated[str | None, typer.Option(
         "--target", "-t", help="URL (the generation's default credentials) or a target name from --targets. "
                                "Omit to test the embedded reference simulators.")] = None,
@@ -205,7 +210,14 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
          alluredir: Path, junitxml: Path, summary: Path, tags: str | None, keep_going: bool, validate: str,
          pytest_args: str, events: Path | None = None, html_dir: Path | None = None,
          fail_on: str = "error", validation_policy: Path | None = None, slow: bool = False,
-         allow_incomplete: bool = False, debug: bool = False) -> int:
+         allow_incomplete: bool = False, debug: bool = False, clean: bool = True,
+         tested_targets: list[Any] | None = None) -> int:
+    if suite == ALL_SUITES:
+        return _run_all(registry, target=target, targets=targets, workers=workers, alluredir=alluredir,
+                        junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
+                        pytest_args=pytest_args, events=events, html_dir=html_dir, fail_on=fail_on,
+                        validation_policy=validation_policy, slow=slow, allow_incomplete=allow_incomplete,
+                        debug=debug)
     from ktbench.runner.suite_run import RunOptions, run_suite, steps_dir
     from ktbench.runner.tags import TagExpression, TagExpressionError
     from ktbench.targets.reader import resolve_target
@@ -240,13 +252,15 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
     events = events.resolve() if events is not None else None
     _check_outputs(alluredir, junitxml, summary, events, html_dir)
     try:
-        _prepare_outputs(alluredir, junitxml, summary, events)
+        _prepare_outputs(alluredir if clean else None, junitxml, summary, events)
     except OSError as exc:
         raise _UsageProblem(f"cannot prepare the outputs: {exc.strerror or exc} ({exc.filename})") from None
     tested: list[Any] = []
 
     def announce(ready: Any) -> None:
         tested.append(ready)
+        if tested_targets is not None:
+            tested_targets.append(ready)
         described = (f"the embedded reference simulators at {ready.url}" if resolved is None
                      else ready.describe())
         typer.echo(f"ktbench: suite {spec.name} ({spec.title}) against {described}")
@@ -292,3 +306,69 @@ def _build_html(spec: Any, alluredir: Path, html_dir: Path, target: Any) -> None
         typer.secho(f"ktbench: note: {note}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"HTML report:    {report.index}   (Allure {report.allure.version}, {report.seconds:.1f} s)")
     typer.echo(f"  view it over http: {viewing_hint(report)}")
+
+
+def _per_suite(path: Path, suite: str) -> Path:
+    return path.with_name(f"{path.stem}-{suite}{path.suffix}")
+
+
+def _run_all(registry: Any, *, target: str | None, targets: Path | None, junitxml: Path, summary: Path,
+             alluredir: Path, events: Path | None, html_dir: Path | None, **common: Any) -> int:
+    """`--suite all`: every suite in turn into one Allure results directory; one summary.json and one JUnit
+    file over all of them (each suite's own are kept next to them as <name>-<suite>.<ext>).
+
+    Each suite runs against its embedded reference simulators, or - with --targets - against the file's one
+    target of the suite's kind.  The exit code is the most serious of the suites' (2, 3, 1, 4, 0).
+    """
+    from ktbench.report.allure_writer import clean_results_dir
+    from ktbench.report.combined import combine_junit, combine_summaries
+    from ktbench.targets.reader import load_targets_file
+
+    if target is not None:
+        raise _UsageProblem("--suite all runs every suite against its own target: leave out --target (embedded "
+                            "simulators) or give --targets with one target per kind")
+    alluredir, junitxml, summary = (p.resolve() for p in (alluredir, junitxml, summary))
+    _check_outputs(alluredir, junitxml, summary, events, html_dir)
+    targets_file = None
+    if targets is not None:
+        targets_file = load_targets_file(targets, registry)
+    clean_results_dir(alluredir)
+    alluredir.mkdir(parents=True, exist_ok=True)
+    codes: dict[str, int] = {}
+    tested: list[Any] = []
+    for name, (_, spec) in registry.suites().items():
+        chosen = None
+        if targets_file is not None:
+            of_kind = [t for t in targets_file.targets.values() if t.kind == spec.kind]
+            if len(of_kind) != 1:
+                raise _UsageProblem(f"--suite all with --targets needs exactly one {spec.kind} target in {targets} "
+                                    f"for suite {name} (found {len(of_kind)})")
+            chosen = of_kind[0].name
+        typer.echo(f"ktbench: --suite all: suite {name}")
+        codes[name] = _run(registry, suite=name, target=chosen, targets=targets, alluredir=alluredir,
+                           junitxml=_per_suite(junitxml, name), summary=_per_suite(summary, name),
+                           events=_per_suite(events, name) if events is not None else None, html_dir=None,
+                           clean=False, tested_targets=tested, **common)
+    code = next(c for c in _EXIT_PRIORITY if c in codes.values())
+    combine_summaries({n: _per_suite(summary, n) for n in codes}, summary, codes, code)
+    combine_junit([_per_suite(junitxml, n) for n in codes], junitxml)
+    if html_dir is not None:
+        _build_html_all(alluredir, html_dir.resolve(), tested)
+    text = ", ".join(f"{n} exit {c}" for n, c in codes.items())
+    typer.secho(f"ktbench: all suites: {text} -> exit code {code}",
+                fg=typer.colors.GREEN if code == EXIT_PASSED else typer.colors.RED, err=code != EXIT_PASSED)
+    return code
+
+
+def _build_html_all(alluredir: Path, html_dir: Path, tested: list[Any]) -> None:
+    from ktbench.core.errors import BenchError
+    from ktbench.report.html import HtmlReportError, build_html_report, report_secrets
+
+    typer.echo(f"ktbench: building the HTML report in {html_dir} ...")
+    secrets = [s for target in tested for s in report_secrets(target)]
+    try:
+        report = build_html_report(alluredir, html_dir, secrets=secrets, name="ktbench conformance (all suites)")
+    except (HtmlReportError, BenchError, OSError) as exc:
+        typer.secho(f"ktbench: HTML report not built: {exc}", err=True, fg=typer.colors.YELLOW)
+        return
+    typer.echo(f"HTML report:    {report.index}")

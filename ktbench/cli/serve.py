@@ -35,7 +35,12 @@ def serve_kt1(
         typer.echo(FAULTS.listing())
         raise typer.Exit(0)
 
-    from simulators.common.standalone import ListenError, listen, serve_forever, shown_host
+    from simulators.common.standalone import (
+        ListenError,
+        listen,
+        serve_forever,
+        shown_host,
+    )
     from simulators.kt1.app import create_app
     from simulators.kt1.data import DataFileError
 
@@ -95,3 +100,39 @@ def serve_kt2(
 
     raise typer.Exit(serve(host=host, port=port, data=data, db=db, public_base=public_base,
                            faults=tuple(fault or ()), list_faults=list_faults))
+
+
+def _serve_application(role: str, port: int, tls_dir: Path, key: Optional[Path], algorithm: str, http: bool) -> None:
+    from simulators.kt2.actors.standalone import serve_actor
+
+    raise typer.Exit(serve_actor(role, port=port, tls_dir=tls_dir, key=key, algorithm=algorithm, http=http))
+
+
+_PORT_HELP = "Port to listen on (0 = any free port; the banner says which)."
+_TLS_HELP = "Directory for the generated test CA and certificate (ca.pem: the voorziening must trust it)."
+_KEY_HELP = "Private key (PEM or JWK JSON) to publish and sign with. Default: a new one."
+_ALG_HELP = "Signing algorithm (RS256..RS512, ES256..ES512, PS256..PS512)."
+
+
+@app.command("portal")
+def serve_portal(
+    port: Annotated[int, typer.Option(help=_PORT_HELP)] = 0,
+    tls_dir: Annotated[Path, typer.Option(help=_TLS_HELP)] = Path("ktbench-actors-tls"),
+    key: Annotated[Optional[Path], typer.Option(help=_KEY_HELP)] = None,
+    algorithm: Annotated[str, typer.Option(help=_ALG_HELP)] = "RS512",
+    http: Annotated[bool, typer.Option("--http", help="Plain http instead of https (loopback tests).")] = False,
+) -> None:
+    """A simulated KT2 portal on 127.0.0.1: its JWKS (and a notification endpoint) over https."""
+    _serve_application("portal", port, tls_dir, key, algorithm, http)
+
+
+@app.command("module")
+def serve_module(
+    port: Annotated[int, typer.Option(help=_PORT_HELP)] = 0,
+    tls_dir: Annotated[Path, typer.Option(help=_TLS_HELP)] = Path("ktbench-actors-tls"),
+    key: Annotated[Optional[Path], typer.Option(help=_KEY_HELP)] = None,
+    algorithm: Annotated[str, typer.Option(help=_ALG_HELP)] = "RS512",
+    http: Annotated[bool, typer.Option("--http", help="Plain http instead of https (loopback tests).")] = False,
+) -> None:
+    """A simulated KT2 eHealth module on 127.0.0.1: JWKS, launch URL, redirect URI and notifications over https."""
+    _serve_application("module", port, tls_dir, key, algorithm, http)

@@ -8,7 +8,7 @@ credentials, so everything the bench records passes through a `Redactor` first:
   X-Koppeltaal-Secret are blanked;
 * URL query strings, form bodies and JSON bodies: the OAuth and credential
   fields in `SENSITIVE_FIELDS`, plus passwords in URL userinfo;
-* PEM private keys anywhere in any text;
+* PEM private keys anywhere in any text, and the private members of any JWK in JSON;
 * any value the redactor was told about (configured passwords and client
   secrets) or has *learned* (tokens and codes seen in earlier traffic), wherever
   it reappears - an echoed password in an error text, a token in a URL path.
@@ -51,8 +51,14 @@ SENSITIVE_FIELDS = frozenset(
         "authorization_code",
         "launch",        # a KT1 launch id / a KT2 HTI launch token: whoever holds it can redeem the launch
         "launch_id",
+        "token",         # a KT2 introspection request's HTI token
+        "code_verifier",  # PKCE: with the code it redeems the launch
+        "session",       # a domain admin session (the KT2 admin API's log-in answer)
     }
 )
+# Members of a JWK that are private key material (RFC 7518 §6.2.2, §6.3.2, §6.4): blanked in any JSON object
+# with a "kty", whoever published it (a JWKS that leaks them is a finding, never a report's content).
+JWK_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # Fields whose values are worth remembering: if they show up again elsewhere they are redacted too.
 _LEARNABLE_FIELDS = SENSITIVE_FIELDS - {"password", "client_secret"}
 _OAUTH_CONTEXT_KEYS = frozenset(
@@ -212,8 +218,14 @@ class Redactor:
         """Redact sensitive fields in parsed JSON (recursively); returns a new structure."""
         if isinstance(data, dict):
             oauth_shaped = any(k in data for k in _OAUTH_CONTEXT_KEYS)
+            jwk = isinstance(data.get("kty"), str)
             out: dict[str, object] = {}
             for key, value in data.items():
+                if jwk and key in JWK_PRIVATE_MEMBERS:
+                    if isinstance(value, str):
+                        self._learn_from_traffic(value)
+                    out[key] = REDACTED
+                    continue
                 lkey = key.lower() if isinstance(key, str) else key
                 sensitive = lkey in SENSITIVE_FIELDS and (lkey != "code" or oauth_shaped)
                 if sensitive and isinstance(value, (str, int, float)) and not isinstance(value, bool):

@@ -21,6 +21,7 @@ simulated actors call it like httpx; the client:
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,7 +35,7 @@ from ktbench.core.redact import Redactor
 from ktbench.http.auth import BearerAuth
 from ktbench.targets.model import BasicCredential
 
-__all__ = ["BearerAuth", "BenchError", "RecordingClient", "TargetUnreachable", "origin_of"]
+__all__ = ["BearerAuth", "BenchError", "RecordingClient", "TargetUnreachable", "json_dict", "origin_of"]
 
 MAX_BODY_CHARS = 256_000
 _VALIDATED_TYPES = ("json", "xml")
@@ -88,7 +89,7 @@ class RecordingClient:
         *,
         redactor: Redactor | None = None,
         timeout: float = 10.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         cert: tuple[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         validator: Validator | None = None,
@@ -330,3 +331,16 @@ def validation_event(subject: str, content_type: str | None, result: Any,
         ok = not any(f.severity in ("error", "fatal") for f in findings)
     return ValidationReported(subject=subject, content_type=content_type, ok=ok, findings=tuple(findings),
                               direction=direction, sender=sender)
+
+
+def json_dict(answer: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} when the body is not JSON or not an object.
+
+    For callers that go on to name what is missing (a check, an actor's error sentence): a non-JSON body is one
+    more way of "the key is not there", not a crash.
+    """
+    try:
+        data = answer.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ktbench.core.events import Event, HttpExchange, ValidationReported
-from ktbench.report.formatting import exchange_title, format_exchange, format_findings, validation_title
+from ktbench.report.formatting import (
+    exchange_title,
+    format_exchange,
+    format_findings,
+    validation_title,
+)
 
 Attach = Callable[..., Any]
 
@@ -55,6 +60,18 @@ def write_environment(alluredir: str | Path, values: Mapping[str, str]) -> Path:
     lines = [f"{_escape_property(k.replace(' ', '.'))}={_escape_property(str(v))}" for k, v in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def environment_values(suite: str, target: Any) -> dict[str, str]:
+    """What the Environment widget shows about a run: suite, target (name, URL, kind), domain, bench version."""
+    import ktbench
+
+    values = {"Suite": suite, "Target": target.name, "Target.URL": target.url, "Target.kind": target.kind,
+              "Target.embedded": str(target.embedded).lower(), "ktbench": ktbench.__version__}
+    domain = target.setting("domain")
+    if domain:
+        values["Domain"] = domain
+    return values
 
 
 def install_categories(alluredir: str | Path, categories_file: str | Path) -> Path | None:
@@ -112,7 +129,13 @@ def write_unstarted_scenario(
     its Gherkin steps shown as not run.  Ids follow allure-pytest-bdd's so history lines up.
     """
     from allure_commons.logger import AllureFileLogger
-    from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult, TestStepResult
+    from allure_commons.model2 import (
+        Label,
+        Parameter,
+        StatusDetails,
+        TestResult,
+        TestStepResult,
+    )
     from allure_commons.utils import md5, uuid4
 
     test_case_id = md5(full_name)

@@ -52,16 +52,13 @@ def write_run_files(config: pytest.Config, state: RunState) -> None:
     directory = alluredir(config)
     if not directory or state.is_worker or state.target is None:
         return
-    import ktbench
-    from ktbench.report.allure_writer import install_categories, write_environment
+    from ktbench.report.allure_writer import (
+        environment_values,
+        install_categories,
+        write_environment,
+    )
 
-    target = state.target
-    values = {"Suite": state.suite, "Target": target.name, "Target.URL": target.url, "Target.kind": target.kind,
-              "Target.embedded": str(target.embedded).lower(), "ktbench": ktbench.__version__}
-    domain = target.setting("domain")
-    if domain:
-        values["Domain"] = domain
-    write_environment(directory, values)
+    write_environment(directory, environment_values(state.suite, state.target))
     categories = _categories_file(config)
     if categories is not None:
         install_categories(directory, categories)

@@ -18,6 +18,7 @@ without leaking anything; code that needs a value calls `.reveal()`.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -67,10 +68,10 @@ class TlsSettings(_Model):
                 raise ValueError(f"{name} {str(path)!r} is not a readable file")
         return self
 
-    def httpx_verify(self) -> bool | str:
+    def httpx_verify(self) -> bool | ssl.SSLContext:
         if not self.verify:
             return False
-        return str(self.ca_file) if self.ca_file is not None else True
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file is not None else True
 
     def httpx_cert(self) -> tuple[str, str] | None:
         if self.client_cert is None or self.client_key is None:

@@ -62,13 +62,18 @@ def _quiet_stop(server: Any) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def serve_forever(app: Any, sock: socket.socket, banner: str, on_close: Callable[[], None] = lambda: None) -> int:
-    """Print `banner`, serve `app` on the listening `sock` until Ctrl-C/SIGTERM, then `on_close()`; exit code 0."""
+def serve_forever(app: Any, sock: socket.socket, banner: str, on_close: Callable[[], None] = lambda: None,
+                  tls: Any = None) -> int:
+    """Print `banner`, serve `app` on the listening `sock` until Ctrl-C/SIGTERM, then `on_close()`; exit code 0.
+    `tls` (simulators.common.host.ServerTls): serve https with that certificate."""
     import uvicorn
 
     print(banner, flush=True)
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
     # httptools: the C parser; no access log (uvicorn would still format each line at log level warning)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="httptools")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="httptools", **options)
     server = uvicorn.Server(config)
     server.capture_signals = lambda: _quiet_stop(server)
     try:

@@ -17,6 +17,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -169,7 +170,27 @@ class Instance(_Strict):
     def _one_key_source(self) -> Instance:
         if (self.jwks_url is None) == (self.jwks is None):
             raise ValueError("give exactly one of jwks_url and jwks")
+        if self.jwks_url is not None:
+            problem = _url_problem(self.jwks_url)
+            if problem:
+                raise ValueError(f"jwks_url {problem}")
         return self
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` is no absolute http(s) URL the voorziening can fetch (None: it is one)."""
+    if not url.isascii() or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "must be an ASCII URL without spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number from 0 to 65535)
+    except ValueError:
+        return "is not a valid URL (look at the host and the port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@)"
+    return None
 
 
 class Application(_Strict):

@@ -59,6 +59,7 @@ class OAuthError(Exception):
                              # unsupported_grant_type | invalid_scope | access_denied | server_error
     description: str
     headers: dict[str, str] = field(default_factory=dict)
+    audited: bool = field(default=False, compare=False)   # its user-authentication AuditEvent is written already
 
     def __str__(self) -> str:
         return f"{self.status} {self.error}: {self.description}"

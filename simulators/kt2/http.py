@@ -163,15 +163,18 @@ def error_response(error: FhirError) -> Response:
     return fhir_response(error.outcome(), error.status, headers)
 
 
-_LAST_DATE: list = [None, ""]
+_LAST_DATE: tuple[int | None, str] = (None, "")
 
 
 def http_date(ms: int) -> str:
+    """An HTTP date; the last second's text is reused (one tuple: threads share it, see instants.instant)."""
+    global _LAST_DATE
     second = ms // 1000
-    if _LAST_DATE[0] != second:
-        _LAST_DATE[1] = formatdate(second, usegmt=True)
-        _LAST_DATE[0] = second
-    return _LAST_DATE[1]
+    cached_second, text = _LAST_DATE
+    if cached_second != second:
+        text = formatdate(second, usegmt=True)
+        _LAST_DATE = (second, text)
+    return text
 
 
 _ROOTS: dict[tuple, str] = {}

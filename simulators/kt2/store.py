@@ -47,6 +47,10 @@ class Store:
 
     def ensure_schema(self, sql: str) -> None:
         with self._lock:
+            if self.write_gate is not None:
+                with self.write_gate:
+                    self._conn.executescript(sql)
+                return
             self._conn.executescript(sql)
 
     @contextmanager
@@ -79,12 +83,27 @@ class Store:
                 if self.write_gate is not None:
                     self.write_gate.release()
 
+    def _gated(self, sql: str) -> bool:
+        """Must this statement take the write gate?  Writes outside a transaction (autocommit) on a store that
+        shares its file: without the gate they would meet the other connection's write transaction in SQLite's
+        busy handler (sleeping, and `database is locked` after its timeout).  Inside a transaction the gate
+        is held already (the caller holds `_lock`, so `_depth` is its own)."""
+        return self.write_gate is not None and not self._depth and \
+            sql.lstrip()[:6].upper() not in ("SELECT", "PRAGMA")
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
+            if self._gated(sql):
+                with self.write_gate:
+                    return self._conn.execute(sql, params)
             return self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._lock:
+            if self._gated(sql):
+                with self.write_gate:
+                    self._conn.executemany(sql, rows)
+                return
             self._conn.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:

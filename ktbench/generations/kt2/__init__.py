@@ -38,6 +38,9 @@ _ROLES = (
                                            "statuses", required=False),
     RoleSpec("other-domain-admin", ("account",), "the other domain's admin (registers the other-domain "
                                                  "portal)", required=False),
+    RoleSpec("lockout-account", ("account",), "a throw-away admin account the lock-out check may block (never "
+                                              "one the bench registers its applications with); the domain "
+                                              "admin unblocks it afterwards", required=False),
 )
 
 
@@ -74,9 +77,11 @@ class Kt2Generation:
         domain = match["domain"] if match else None
         known = [d["name"] for d in default_raw_data().get("domains", [])]
         settings: dict[str, Any] = {"domain": domain}
+        if urlsplit(url).hostname in ("127.0.0.1", "localhost"):   # a `ktbench serve kt2` with the shipped data
+            settings["loopback_http_notifications"] = True
         if domain in known and OTHER_DOMAIN in known and domain != OTHER_DOMAIN and match is not None:
-            settings.update(other_domain=OTHER_DOMAIN,
-                            other_domain_fhir_base=url[: match.start("domain")] + OTHER_DOMAIN + "/fhir/r4")
+            root = url[: url.rindex("/api/v1/")]
+            settings.update(other_domain=OTHER_DOMAIN, other_domain_fhir_base=f"{root}/api/v1/{OTHER_DOMAIN}/fhir/r4")
             settings.update(idp_username=IDP_USER[0], idp_user_identifier=IDP_USER[1])
         return Target(name=name or urlsplit(url).netloc or url, kind=KIND, url=url,
                       settings=Kt2Settings(**settings), roles=self.default_roles())

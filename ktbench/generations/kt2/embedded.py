@@ -9,7 +9,9 @@ The pytest workers serve their simulated applications with the second certificat
 
 Short timers (access tokens of 3 s with 1 s leeway) let the suite watch a token expire; every other setting is
 the shipped default data.  No application is pre-registered: the suite registers its own through the domain
-admin (roles application-admin, domain-admin and other-domain-admin), as a vendor would.
+admin (roles application-admin, domain-admin and other-domain-admin), as a vendor would.  The shipped data's
+throw-away application admin `ktbench-lockout` (role lockout-account) is the one the lock-out scenario may
+block: the accounts the bench registers its applications with are never put at risk.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ OTHER_DOMAIN = "ktbench-beta"
 BENCH_TOKEN_SECONDS = 3
 BENCH_SKEW_SECONDS = 1
 # role -> admin account of the shipped data
-ADMIN_ROLES = {"application-admin": "vendor-admin", "domain-admin": "alpha-admin", "other-domain-admin": "beta-admin"}
+ADMIN_ROLES = {"application-admin": "vendor-admin", "domain-admin": "alpha-admin", "other-domain-admin": "beta-admin",
+               "lockout-account": "ktbench-lockout"}
 IDP_USER = ("jan.jansen", "jan.jansen@ktbench.test")
 
 
@@ -96,7 +99,8 @@ def running_kt2_bench(*, faults: Sequence[str] = (), workdir: Path, name: str = 
             admin_api=urls.management_api(root), actors_tls_cert=actors_cert.cert_file,
             actors_tls_key=actors_cert.key_file, idp_username=IDP_USER[0], idp_user_identifier=IDP_USER[1],
             access_token_seconds=BENCH_TOKEN_SECONDS, clock_skew_seconds=BENCH_SKEW_SECONDS,
-            notification_timeout_seconds=5.0)
+            notification_timeout_seconds=5.0,
+            audit_delay_seconds=0.5)   # the reference stores queued AuditEvents before any AuditEvent read answers
         target = Target(name=name, kind="kt2-server", url=urls.fhir_base(root, DOMAIN), embedded=True,
                         description="ktbench embedded KT2 reference voorziening (https, bench timers)",
                         tls=TlsSettings(ca_file=ca.ca_file), settings=settings, roles=admin_roles(raw))

@@ -19,6 +19,7 @@ from ktbench.core.generation import PreflightProblem
 from ktbench.targets.model import AccountCredential, SmartBackendCredential, Target
 
 TIMEOUT = 10.0
+LOCKOUT_ROLE = "lockout-account"
 
 
 def admin_api(target: Target, configuration: dict[str, Any]) -> str | None:
@@ -93,6 +94,8 @@ def preflight(target: Target) -> list[PreflightProblem]:
                 problems.append(PreflightProblem("unreachable", f"role {role}: the admin API {api} cannot be "
                                                  f"reached ({type(exc).__name__})"))
                 continue
+            if login.status_code == 423 and role == LOCKOUT_ROLE:
+                continue   # the lock-out scenario blocks this account on purpose (and unblocks it before it starts)
             if login.status_code in (401, 403, 423):
                 problems.append(PreflightProblem(
                     "credentials", f"role {role}: the domain admin refused the log-in of {creds.username!r} "

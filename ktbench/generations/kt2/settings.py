@@ -36,12 +36,15 @@ class Kt2Settings(BaseModel):
     actors_tls_cert: Path | None = None            # https for the bench's own endpoints (JWKS, launch, notify)
     actors_tls_key: Path | None = None
     actors_public_base: str | None = None          # when the voorziening reaches the bench through a tunnel
+    loopback_http_notifications: bool = False      # it accepts http://127.0.0.1 subscription endpoints (the
+                                                   # reference's allow_loopback_http_subscriptions)
     idp_username: str | None = None                # a user of a scripted identity provider (SMART app launch)
     idp_user_identifier: str | None = None         # the identity that IdP returns for that user
     access_token_seconds: float | None = Field(None, gt=0)      # declared lifetime (default: the token's expires_in)
     clock_skew_seconds: float = Field(60.0, ge=0)               # the leeway the store gives an expired token
     launch_max_lifetime_seconds: int = Field(300, gt=0)         # HTI exp - iat the voorziening accepts
     notification_timeout_seconds: float = Field(10.0, gt=0)     # how long the bench waits for a notification
+    audit_delay_seconds: float = Field(5.0, ge=0)               # how long an AuditEvent may take to be searchable
 
     @field_validator("admin_api", "other_domain_fhir_base", "actors_public_base")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ktbench.http.client import json_dict
 from simulators.kt2.actors.application import Http
 
 
@@ -45,7 +46,7 @@ class AdminClient:
         with self._lock:
             if self._session is None:
                 answer = self.login()
-                data = _json(answer)
+                data = json_dict(answer)
                 if answer.status_code != 200 or not isinstance(data.get("session"), str):
                     raise AdminLoginFailed(f"admin account {self.username!r} could not log in at {self.api}: "
                                            f"{answer.status_code} {data.get('error', '')}")
@@ -87,10 +88,14 @@ class AdminClient:
     def outbox(self, limit: int = 50) -> httpx.Response:
         return self.call("GET", "outbox", limit=limit)
 
+    def domain(self, domain: str) -> httpx.Response:
+        """The domain's detail screen (name, title, environment)."""
+        return self.call("GET", f"domains/{domain}")
 
-def _json(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        data = answer.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    def domain_instances(self, domain: str) -> httpx.Response:
+        """The tab "Applicatieinstanties" of a domain."""
+        return self.call("GET", f"domains/{domain}/instances")
+
+    def unblock(self, username: str) -> httpx.Response:
+        """Unblock an account after too many wrong passwords (the reference's stand-in for support@itzos.com)."""
+        return self.call("POST", f"accounts/{username}/unblock")

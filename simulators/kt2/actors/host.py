@@ -100,12 +100,12 @@ class ActorHost:
         self.inbox = Inbox()
         self.base_url = ""                  # set once the server listens (or the public base)
         self._lock = threading.Lock()
-        self.asgi = Starlette(routes=[
+        self.asgi = _closing(Starlette(routes=[
             Route("/{app}/jwks", self._jwks, methods=["GET"]),
             Route("/{app}/launch", self._launch, methods=["POST"]),
             Route("/{app}/callback", self._callback, methods=["GET"]),
             Route("/{app}/notify/{channel}", self._notify, methods=["POST"]),
-        ])
+        ]))
 
     # -- registration of applications ---------------------------------------------------------------
     def add(self, name: str, keys: KeyRing) -> HostedApp:
@@ -181,6 +181,23 @@ class ActorHost:
             queue = hosted.notification_statuses.get(channel) or []
             status = queue.pop(0) if queue else 200
         return Response(status_code=status)
+
+
+def _closing(app):
+    """Every answer says `Connection: close`.  The bench's session client and the voorziening's notifier would
+    otherwise keep idle TLS connections open, and an asyncio server (Python 3.12) stops only once they close:
+    the host would hang at the end of every run.  The host's traffic is a few requests per scenario."""
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_closing(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": headers + [(b"connection", b"close")]}
+            await send(message)
+        return await app(scope, receive, send_closing)
+    return wrapped
 
 
 @contextmanager

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from ktbench.http.client import json_dict
 from simulators.kt2.actors.admin import AdminClient
 
 
@@ -28,27 +27,19 @@ class Registration:
     request: dict[str, Any]
 
 
-def _json(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        data = answer.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def register(filer: AdminClient, approver: AdminClient, *, application: str, domain: str, role: str,
              jwks_uri: str, name: str | None = None, redirect_uris: list[str] | None = None,
              launch_url: str | None = None) -> Registration:
     filed = filer.file_request(application, domain, jwks_uri, name=name, redirect_uris=redirect_uris,
                                launch_url=launch_url)
-    request = _json(filed)
+    request = json_dict(filed)
     if filed.status_code != 201 or not isinstance(request.get("id"), str):
         raise RegistrationFailed(f"filing a connection request for {application} in {domain} answered "
                                  f"{filed.status_code} {request.get('error', '')} {request.get('detail', '')}".strip())
     request_id = request["id"]
     if request.get("status") != "accepted":
         accepted = approver.accept(request_id, role)
-        request = _json(accepted)
+        request = json_dict(accepted)
         if accepted.status_code != 200:
             raise RegistrationFailed(f"accepting connection request {request_id} with role {role!r} answered "
                                      f"{accepted.status_code} {request.get('error', '')} "

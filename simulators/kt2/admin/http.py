@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from simulators.common.bodies import read_limited
@@ -54,6 +54,9 @@ class Dispatch:
         except AdminError as error:
             response = self.render_error(request, error)
             response.headers.update(error.headers)
+        except ClientDisconnect:  # the client left while sending its body: nothing was stored
+            response = self.render_error(request, AdminError(400, "incomplete_request",
+                                                             "the request body was not received completely"))
         except Exception:  # a bug of ours: log it, answer without internals
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = self.render_error(request, AdminError(500, "server_error", "internal error"))

@@ -111,16 +111,25 @@ class ClientKeys:
         if parts.scheme != "https" and not (parts.scheme == "http" and loopback and settings.allow_loopback_http_jwks):
             raise KeyProblem(f"the JWKS URL {url[:200]} is not https")
         try:
-            answer = await self._http().get(url, headers={"Accept": "application/json"})
+            # httpx's timeout holds per read; wait_for bounds the whole fetch (a JWKS that drips in byte by byte
+            # must not hold the token request for longer than the setting says)
+            answer = await asyncio.wait_for(self._http().get(url, headers={"Accept": "application/json"}),
+                                            settings.jwks_fetch_timeout_seconds)
+        except TimeoutError:
+            raise KeyProblem(f"the JWKS at {url[:200]} did not arrive within "
+                             f"{settings.jwks_fetch_timeout_seconds:g} s") from None
         except httpx.HTTPError as exc:
             raise KeyProblem(f"the JWKS at {url[:200]} could not be fetched ({type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001  a URL httpx cannot even try (httpx.InvalidURL; a port out of
+            # range surfaces as an ExceptionGroup from the connection pool): the assertion is refused, not a 500
+            raise KeyProblem(f"the JWKS URL {url[:200]} cannot be fetched ({type(exc).__name__})") from None
         if answer.status_code != 200:
             raise KeyProblem(f"the JWKS at {url[:200]} answered HTTP {answer.status_code}")
         if len(answer.content) > MAX_JWKS_BYTES:
             raise KeyProblem(f"the JWKS at {url[:200]} is larger than {MAX_JWKS_BYTES} bytes")
         try:
             document = answer.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise KeyProblem(f"the JWKS at {url[:200]} is not JSON") from None
         keys, _ = import_public_keys(document)
         match = _MAX_AGE.search(answer.headers.get("cache-control", ""))

@@ -35,18 +35,29 @@ class Introspection:
         token = form.get("token")
         if not token:
             raise OAuthError(400, "invalid_request", "token is required")
+        if not form.get("client_assertion_type") or not form.get("client_assertion"):
+            # TOP-KT-021: a caller that does not authenticate is refused with 401 (the token endpoint's 400
+            # invalid_request for missing fields does not apply: here the caller's identity is the point)
+            self.events.record(domain, root, trace, "introspect", False, "caller refused: no client assertion")
+            raise OAuthError(401, "invalid_client", "introspection needs the caller's client assertion "
+                                                    "(client_assertion_type and client_assertion)", audited=True)
         try:
             caller = await self.checks.client_assertion(
                 domain, client_assertion_of(form), (urls.token_url(root, domain), urls.introspection_url(root, domain)))
         except Refused as problem:
             self.events.record(domain, root, trace, "introspect", False, f"caller refused: {problem}")
-            raise OAuthError(401, "invalid_client", str(problem)) from None
+            raise OAuthError(401, "invalid_client", str(problem), audited=True) from None
         try:
             seen = peek(token, "token")
         except Refused:
             return self._inactive(domain, root, trace, caller.client_id, "the token is no JWT")
         if seen.claims.get("iss") == urls.oauth_base(root, domain):
-            return self._access_token(domain, token)
+            why = self._access_token_problem(domain, root, token)
+            if why:
+                return self._inactive(domain, root, trace, caller.client_id, why)
+            self.events.record(domain, root, trace, "introspect", True, "access token is active",
+                               client_id=caller.client_id)
+            return {"active": True, **seen.claims}
         try:
             claims = await self.launches.verify_hti(domain, token, caller.client_id, consume=False)
             if not self.ctx.fault("introspection-replay-active"):
@@ -64,12 +75,20 @@ class Introspection:
                            user=user)
         return {"active": False}
 
-    def _access_token(self, domain: str, token: str) -> dict:
+    def _access_token_problem(self, domain: str, root: str, token: str) -> str | None:
+        """Why a token that names this domain's authorisation server as `iss` is no active access token of this
+        domain (None: it is one).  The domain also signs id_tokens: those are not access tokens."""
         try:
             claims = jwt.decode(token, self.tokens.keys.keyset(domain), algorithms=["RS512"]).claims
         except (JoseError, ValueError, TypeError):
-            return {"active": False}
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or exp < self.ctx.clock.now() - self.ctx.settings.clock_skew_seconds:
-            return {"active": False}
-        return {"active": True, **claims}
+            return "the signature does not verify with this domain's key"
+        if claims.get("type") != "access" or claims.get("aud") != urls.fhir_base(root, domain):
+            return "the token is no access token of this domain"
+        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
+        skew = self.ctx.settings.clock_skew_seconds
+        now = self.ctx.clock.now()
+        if not isinstance(exp, (int, float)) or exp < now - skew:
+            return "the access token has expired"
+        if not isinstance(nbf, (int, float)) or nbf > now + skew:
+            return "the access token is not valid yet"
+        return None

@@ -56,8 +56,13 @@ class DomainKeys:
         else:
             key = RSAKey.generate_key(2048)
         kid = key.thumbprint()
-        self.store.execute("INSERT INTO auth_keys (domain, kid, alg, private_jwk) VALUES (?,?,?,?)",
+        # OR IGNORE: two voorzieningen starting at once on one new database file must agree on one key (the first
+        # to write wins; the other reads it back) instead of one of them failing on the primary key
+        self.store.execute("INSERT OR IGNORE INTO auth_keys (domain, kid, alg, private_jwk) VALUES (?,?,?,?)",
                            (domain, kid, ALGORITHM, json.dumps(key.as_dict(private=True))))
+        row = self.store.one("SELECT kid, alg, private_jwk FROM auth_keys WHERE domain=?", (domain,))
+        if row is not None and row[0] != kid:
+            return DomainKey(RSAKey.import_key(json.loads(row[2])), row[0], row[1])
         return DomainKey(key, kid)
 
     def signing(self, domain: str) -> DomainKey:

@@ -26,11 +26,11 @@ from simulators.kt2.errors import OAuthError
 from simulators.kt2.trace import TraceIds
 
 LAUNCH_SCOPE = frozenset({"launch", "openid", "fhirUser"})
-_SUB_RE = re.compile(r"^(Patient|Practitioner|RelatedPerson)/[A-Za-z0-9\-.]{1,64}$")
-_REF_RE = {"resource": re.compile(r"^Task/[A-Za-z0-9\-.]{1,64}$"),
-           "patient": re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$"),
-           "definition": re.compile(r"^ActivityDefinition/[A-Za-z0-9\-.]{1,64}$")}
-_VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_SUB_RE = re.compile(r"^(Patient|Practitioner|RelatedPerson)/[A-Za-z0-9\-.]{1,64}\Z")
+_REF_RE = {"resource": re.compile(r"^Task/[A-Za-z0-9\-.]{1,64}\Z"),
+           "patient": re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}\Z"),
+           "definition": re.compile(r"^ActivityDefinition/[A-Za-z0-9\-.]{1,64}\Z")}
+_VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}\Z")
 CONTEXT_CLAIMS = ("resource", "definition", "sub", "patient", "intent")
 
 
@@ -165,7 +165,7 @@ class Launches:
         if problem:
             self.events.record(domain, root, trace, "idp login", False, problem, client_id=session.client_id,
                                user=sub, idp=idp)
-            raise OAuthError(403, "access_denied", problem)
+            raise OAuthError(403, "access_denied", problem, audited=True)
         self.events.record(domain, root, trace, "idp login", True, f"user {session.username} logged in as {sub}",
                            client_id=session.client_id, user=sub, idp=idp)
         code = self.sessions.issue_code(session)
@@ -198,13 +198,13 @@ class Launches:
                                                           (urls.token_url(root, domain),))
         except Refused as problem:
             self.events.record(domain, root, trace, "token", False, f"authorization_code refused: {problem}")
-            raise OAuthError(401, "invalid_client", str(problem)) from None
+            raise OAuthError(401, "invalid_client", str(problem), audited=True) from None
         session, why = self.sessions.redeem(domain, form["code"])
 
         def refuse(description: str) -> OAuthError:
             self.events.record(domain, root, trace, "token", False, f"authorization_code refused: {description}",
                                client_id=instance.client_id)
-            return OAuthError(400, "invalid_grant", description)
+            return OAuthError(400, "invalid_grant", description, audited=True)
 
         if session is None:
             raise refuse(why)

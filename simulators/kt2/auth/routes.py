@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -70,14 +70,18 @@ class AuthEndpoints:
         return [
             Route(api + "/fhir/r4/.well-known/smart-configuration", self._wrap(self.discovery, "GET"), methods=every),
             Route(api + "/oauth2/jwks", self._wrap(self.jwks, "GET"), methods=every),
-            Route(api + "/oauth2/token", self._wrap(self.token, "POST"), methods=every),
-            Route(api + "/oauth2/authorize", self._wrap(self.authorize, "GET", "POST"), methods=every),
-            Route(api + "/oauth2/introspect", self._wrap(self.introspect, "POST"), methods=every),
-            Route(api + "/oauth2/idp-callback", self._wrap(self.callback, "GET"), methods=every),
+            Route(api + "/oauth2/token", self._wrap(self.token, "POST", step="token"), methods=every),
+            Route(api + "/oauth2/authorize", self._wrap(self.authorize, "GET", "POST", step="authorize"),
+                  methods=every),
+            Route(api + "/oauth2/introspect", self._wrap(self.introspect, "POST", step="introspect"), methods=every),
+            Route(api + "/oauth2/idp-callback", self._wrap(self.callback, "GET", step="idp login"), methods=every),
             Route(api + "/oauth2/{rest:path}", self._wrap(self.unknown, "GET", "POST"), methods=every),
         ]
 
-    def _wrap(self, handler, *allowed: str):
+    def _wrap(self, handler, *allowed: str, step: str | None = None):
+        """`step`: the user-authentication step the endpoint is (token, authorize, ...): a refusal that the
+        services did not write an AuditEvent for yet (a missing parameter, an unknown grant type or client)
+        gets one here, so every request of that step is in the log."""
         allowed_set = {*allowed, "HEAD"} if "GET" in allowed else set(allowed)
 
         async def endpoint(request: Request) -> Response:
@@ -88,13 +92,31 @@ class AuthEndpoints:
                 if request.method not in allowed_set:
                     raise OAuthError(405, "invalid_request", f"{request.method} is not allowed here (use "
                                                              f"{' or '.join(allowed)})", {"Allow": ", ".join(allowed)})
-                return await handler(request, domain, self.ctx.root(str(request.base_url)))
+                root = self.ctx.root(str(request.base_url))
+                try:
+                    return await handler(request, domain, root)
+                except OAuthError as error:
+                    if step is not None and not error.audited:
+                        self.launches.events.record(domain, root, trace_of(request), step, False,
+                                                    f"{error.error}: {error.description}",
+                                                    client_id=self._known_client(domain, request))
+                    raise
             except OAuthError as error:
                 return oauth_error(error)
+            except ClientDisconnect:  # the client left while sending its form: nothing to answer
+                return oauth_error(OAuthError(400, "invalid_request", "the request was not received completely"))
             except Exception:  # a bug of ours: logged, answered without internals
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
                 return oauth_error(OAuthError(500, "server_error", "internal server error"))
         return endpoint
+
+    def _known_client(self, domain: str, request: Request) -> str | None:
+        """The client_id a refused authorize request names, when it is an instance of the domain (for the
+        AuditEvent's agent; anything else stays out of the log)."""
+        client_id = request.query_params.get("client_id")
+        if client_id and self.ctx.registry is not None and self.ctx.registry.instance(domain, client_id):
+            return client_id
+        return None
 
     async def unknown(self, request: Request, domain: str, root: str) -> Response:
         raise OAuthError(404, "invalid_request", f"no OAuth endpoint at {request.url.path[:200]}")

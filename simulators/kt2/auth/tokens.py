@@ -89,7 +89,7 @@ class TokenService:
         except Refused as problem:
             self.events.record(domain, root, trace, "token", False, f"client_credentials refused: {problem}",
                                client_id=_claimed_client(form.get("client_assertion", "")))
-            raise OAuthError(401, "invalid_client", str(problem)) from None
+            raise OAuthError(401, "invalid_client", str(problem), audited=True) from None
         scope = self.scope_for(instance)
         token, lifetime = self.mint_access(domain, root, instance.client_id, scope)
         self.events.record(domain, root, trace, "token", True, "client_credentials access token issued",

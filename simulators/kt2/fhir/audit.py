@@ -18,6 +18,7 @@ import base64
 import logging
 import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from simulators.kt2.fhir.instants import instant, parse_instant_ms
 from simulators.kt2.fhir.repository import NewVersion, Repository
@@ -113,13 +114,24 @@ def rest_event(*, interaction: str, requester: str | None, status: int, entities
     return event
 
 
+def without_credentials(url: str) -> str:
+    """`url` without a `user:password@` part: AuditEvents are read by many, credentials must not be in them."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url else url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
+
+
 def transmit_event(*, trigger_device: str | None, subscriber: str | None, endpoint: str, resource_ref: str,
                    rtype: str, subscription_id: str, criteria: str, success: bool, description: str | None,
                    site: str, observer: str, trace: TraceIds, recorded: str) -> dict:
     agents = [requester_agent(trigger_device)]
     subscriber_agent = _agent(device_ref(subscriber) if subscriber else {"display": "subscriber"},
                               "110152", "Destination Role ID", False)
-    subscriber_agent["network"] = {"address": endpoint[:1000], "type": "5"}
+    subscriber_agent["network"] = {"address": without_credentials(endpoint)[:1000], "type": "5"}
     agents.append(subscriber_agent)
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
@@ -223,6 +235,7 @@ class AuditLog:
         self._ticker: asyncio.Task | None = None
         self._writer = writer
         self._stop = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         if writer is not None:
             self._thread = threading.Thread(target=self._run, name="kt2-audit-writer", daemon=True)
@@ -231,6 +244,8 @@ class AuditLog:
     def record(self, domain: str, event: dict[str, Any]) -> str:
         """Queue an AuditEvent; returns its id."""
         rid = new_uuid()
+        if self._closed:
+            return rid
         now = self._now_ms()
         stamp = instant(now)
         resource = {"resourceType": "AuditEvent", "id": rid,
@@ -256,6 +271,8 @@ class AuditLog:
 
     def flush(self, timeout: float = 30.0) -> None:
         """Every AuditEvent recorded so far is stored when this returns."""
+        if self._closed:
+            return   # the database is closed (a ticker or notification task that outlived the server)
         if self._writer is None:
             with self._cond:
                 batch, self._pending = self._pending, []
@@ -275,6 +292,9 @@ class AuditLog:
         return len(self._pending)
 
     def close(self) -> None:
+        """Store what is queued and stop; AuditEvents recorded afterwards are dropped (the database closes)."""
+        if self._closed:
+            return
         if self._thread is not None:
             self.flush()
             with self._cond:
@@ -284,6 +304,7 @@ class AuditLog:
             self._writer.store.close()
         else:
             self.flush()
+        self._closed = True
 
     def _run(self) -> None:
         while True:
@@ -314,6 +335,6 @@ class AuditLog:
         self._ticker = loop.create_task(self._tick())
 
     async def _tick(self) -> None:
-        while self._pending:
+        while self._pending and not self._closed:
             await asyncio.sleep(0.5)
             self.flush()

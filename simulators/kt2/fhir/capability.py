@@ -64,7 +64,7 @@ def oauth_uris(root: str, domain: str) -> dict:
 
 def capability_statement(root: str, domain: str, date: str, with_oauth_uris: bool = True) -> dict:
     security: dict = {
-        "cors": True,
+        "cors": False,            # no CORS headers are sent (KT2 clients are servers, not browser scripts)
         "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                                  "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
                      "text": "SMART on FHIR backend services and HTI app launch (Koppeltaal 2)"}],

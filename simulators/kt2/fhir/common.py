@@ -13,7 +13,7 @@ from simulators.kt2.context import Caller, Kt2Context
 from simulators.kt2.errors import FhirError
 from simulators.kt2.trace import TraceIds
 
-ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")   # \Z: `$` would let a trailing newline through
 _ETAG_RE = re.compile(r'^(?:W/)?"?(?P<v>[0-9]{1,18})"?$')
 
 

@@ -60,13 +60,18 @@ def parse_instant_ms(text: str) -> tuple[int, int] | None:
     return lo, hi
 
 
-_LAST_SECOND: list = [None, ""]
+_LAST_SECOND: tuple[int | None, str] = (None, "")
 
 
 def instant(ms: int) -> str:
-    """Epoch ms as a FHIR instant in UTC with milliseconds (the second's text is reused: it is asked often)."""
+    """Epoch ms as a FHIR instant in UTC with milliseconds (the second's text is reused: it is asked often).
+
+    The cache is one tuple, read and replaced as a whole: several servers (threads) of one process share it,
+    and two separate slots could pair one second's number with another second's text."""
+    global _LAST_SECOND
     second = ms // 1000
-    if _LAST_SECOND[0] != second:
-        _LAST_SECOND[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        _LAST_SECOND[0] = second
-    return f"{_LAST_SECOND[1]}{ms % 1000:03d}Z"
+    cached_second, text = _LAST_SECOND
+    if cached_second != second:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _LAST_SECOND = (second, text)
+    return f"{text}{ms % 1000:03d}Z"

@@ -12,13 +12,14 @@ import functools
 import logging
 from urllib.parse import parse_qsl, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from simulators.kt2 import urls
 from simulators.kt2.context import Kt2Context
 from simulators.kt2.data import RESOURCE_TYPES
 from simulators.kt2.errors import FhirError
+from simulators.kt2.fhir import rules
 from simulators.kt2.fhir.audit import AuditLog, rest_event
 from simulators.kt2.fhir.capability import capability_statement
 from simulators.kt2.fhir.common import Rest, Result, parse_prefer
@@ -80,6 +81,9 @@ class FhirEndpoints:
             self._audit(rest, interaction, error.status, [], segments, error.issues[0].diagnostics if error.issues
                         else None)
             return error_response(error)
+        except ClientDisconnect:  # the client left while sending its body: nobody to answer, nothing stored
+            self._audit(rest, interaction, 400, [], segments, "The client disconnected before its request was read")
+            return error_response(FhirError.one(400, "The request body was not received completely", "incomplete"))
         except Exception:  # a bug of ours: logged, answered without internals
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             self._audit(rest, interaction, 500, [], segments, "Internal server error")
@@ -201,7 +205,13 @@ class FhirEndpoints:
     def _changed(self, rest: Rest, stored: dict) -> None:
         rtype, rid = stored["resourceType"], stored["id"]
         if rtype == "Subscription":
-            self.notifier.owner_changed(rest.domain, rid, rest.caller.client_id, rest.caller.scopes.text)
+            if rules.origin_reference(stored) in (None, rest.device):
+                # the subscriber itself wrote it: notifications are narrowed by the scope it has now
+                self.notifier.owner_changed(rest.domain, rid, rest.caller.client_id, rest.caller.scopes.text)
+            else:
+                # another client changed it (a Beheerportaal may): it still notifies its subscriber, under the
+                # subscriber's scope, not the broader one of whoever edited it
+                self.notifier.forget(rest.domain)
         self.notifier.changed(Trigger(rest.domain, rtype, rid, int(stored["meta"]["versionId"]), rest.device,
                                       rest.trace, site_of(rest.root)))
 

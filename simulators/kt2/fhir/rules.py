@@ -23,8 +23,10 @@ from simulators.kt2.fhir.search import parse_query
 from simulators.kt2.fhir.searchparams import ORIGIN_URL
 
 TASK_CODE_SYSTEM = "http://vzvz.nl/fhir/CodeSystem/koppeltaal-task-code"
-_LOCAL_REF = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
-_HEADER_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*[^\r\n\x00]*$")
+_LOCAL_REF = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?\Z")
+# `Name: value` with an RFC 9110 token as name and a value of visible ASCII, spaces and tabs: what every HTTP
+# client can send (httpx refuses non-ASCII header values, so a stored one could never be delivered)
+_HEADER_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*[\x20-\x7e\t]*\Z")
 _RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection",
                                "x-request-id", "x-correlation-id", "x-trace-id"})
 
@@ -72,6 +74,10 @@ def subscription_issues(resource: dict, *, allow_http: bool, loopback_http: bool
     endpoint = channel.get("endpoint")
     if not isinstance(endpoint, str) or not _endpoint_allowed(endpoint, allow_http, loopback_http):
         issues.append(issue("Subscription.channel.endpoint must start with https://", "Subscription.channel.endpoint"))
+    else:
+        problem = _endpoint_problem(endpoint)
+        if problem:
+            issues.append(issue(f"Subscription.channel.endpoint {problem}", "Subscription.channel.endpoint"))
     if "payload" in channel or "_payload" in channel:
         issues.append(issue("Subscription.channel.payload must not be set: notifications have an empty body",
                             "Subscription.channel.payload"))
@@ -105,6 +111,21 @@ def _endpoint_allowed(endpoint: str, allow_http: bool, loopback_http: bool) -> b
     return False
 
 
+def _endpoint_problem(endpoint: str) -> str | None:
+    """What makes an https endpoint undeliverable or unsafe to log (None: fine)."""
+    if not endpoint.isascii() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in endpoint):
+        return "must be an ASCII URL without spaces or control characters (percent-encode the rest)"
+    parts = urlsplit(endpoint)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number from 0 to 65535)
+    except ValueError:
+        return "has no valid port (0-65535)"
+    if parts.username is not None or parts.password is not None:
+        return ("must not carry credentials (user:password@): they would show in every transmit AuditEvent; "
+                "send them in channel.header")
+    return None
+
+
 def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
     rtype, _, query = criteria.strip().partition("?")
     return rtype, parse_qsl(query, keep_blank_values=True)
@@ -121,17 +142,15 @@ def criteria_problem(criteria: str) -> str | None:
     return None
 
 
-def local_references(resource: Any, root: str) -> Iterator[tuple[str, str, str]]:
-    """(expression, type, id) of every literal reference to a KT2 type (iterative: any depth is safe)."""
+def _reference_strings(resource: Any, root: str) -> Iterator[tuple[str, str]]:
+    """(expression, text) of every `reference` string (iterative: any depth is safe)."""
     stack: list[tuple[Any, str]] = [(resource, root)]
     while stack:
         value, where = stack.pop()
         if isinstance(value, dict):
             ref = value.get("reference")
             if isinstance(ref, str):
-                match = _LOCAL_REF.match(ref)
-                if match and match["type"] in RESOURCE_TYPES:
-                    yield where, match["type"], match["id"]
+                yield where, ref
             for key, item in value.items():
                 if isinstance(item, (dict, list)):
                     stack.append((item, f"{where}.{key}"))
@@ -139,6 +158,23 @@ def local_references(resource: Any, root: str) -> Iterator[tuple[str, str, str]]
             for i, item in enumerate(value):
                 if isinstance(item, (dict, list)):
                     stack.append((item, f"{where}[{i}]"))
+
+
+def local_references(resource: Any, root: str) -> Iterator[tuple[str, str, str]]:
+    """(expression, type, id) of every literal reference to a KT2 type."""
+    for where, ref in _reference_strings(resource, root):
+        match = _LOCAL_REF.match(ref)
+        if match and match["type"] in RESOURCE_TYPES:
+            yield where, match["type"], match["id"]
+
+
+def reference_issues(resource: Any, root: str) -> list[Issue]:
+    """A reference with whitespace or control characters is no literal reference (TOP-KT-003): without this
+    rule `Patient/x<newline>` would be stored as it is, outside referential integrity and search."""
+    return [issue(f"{where}.reference {ref[:80]!r} contains whitespace or control characters: literal "
+                  "references look like Type/id", f"{where}.reference", "value")
+            for where, ref in _reference_strings(resource, root)
+            if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in ref)]
 
 
 def origins_of(resource: dict) -> list[Any]:

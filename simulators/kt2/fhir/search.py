@@ -21,9 +21,11 @@ from simulators.kt2.store import Store
 
 RESULT_PARAMS = frozenset({"_count", "_sort", "_total", "_include", "_format", "_offset", "_summary"})
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-_ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
 _SPLIT = re.compile(r"(?<!\\),")
-_MAX_VALUES = 100
+_MAX_VALUES = 100            # values of one parameter (comma = OR)
+_MAX_TOTAL_VALUES = 1000     # values of all parameters of one search: SQLite's planning time grows fast with
+                             # the number of OR/AND terms, and one search must not stall the event loop
 
 
 def bad(diagnostics: str, expression: str | None = None) -> FhirError:
@@ -49,6 +51,10 @@ def parse_query(rtype: str, items: list[tuple[str, str]], *, default_count: int,
     query = Query(rtype, count=default_count, criteria_only=criteria)
     if len(items) > 200:
         raise bad("Too many search parameters (at most 200)")
+    total_values = sum(len(_SPLIT.split(value)) for key, value in items if key not in RESULT_PARAMS)
+    if total_values > _MAX_TOTAL_VALUES:
+        raise bad(f"Too many search values ({total_values}; at most {_MAX_TOTAL_VALUES} in one search, "
+                  "counting every comma-separated value of every parameter)")
     for key, value in items:
         if key in RESULT_PARAMS:
             if criteria and key != "_format":

@@ -1,8 +1,9 @@
 """Subscriptions: which active Subscription a change matches, and delivering its notification (TOP-KT-006).
 
 On every create/update, each active Subscription of the same domain whose criteria search matches the
-changed resource (the search engine restricted with `_id`) AND whose owner may read it under the scope the
-owner had when it created or last updated the Subscription (subscription narrowing) is notified: a POST
+changed resource (the search engine restricted with `_id`) AND whose owner (the subscriber: its
+resource-origin) may read it under the scope the owner had when it created or last updated the Subscription
+itself (subscription narrowing; an edit by another client keeps the subscriber's scope) is notified: a POST
 with an empty body, `Content-Type: application/fhir+json; fhirVersion=4.0; charset=utf-8`, a new
 X-Request-Id, X-Correlation-Id = the triggering request's id, the same X-Trace-Id and every channel.header.
 Deliveries are asyncio tasks off the request path; failures are retried with back-off, every attempt writes
@@ -74,6 +75,10 @@ class Notifier:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         ctx.store.ensure_schema(SCHEMA)
+
+    def observer(self, domain: str) -> str:
+        """The voorziening's own Device in `domain` ("Device/ktbench-voorziening-<domain>")."""
+        return self._observer(domain)
 
     # -- bookkeeping --------------------------------------------------------------------------------------
     def owner_changed(self, domain: str, rid: str, client_id: str, scope: str) -> None:
@@ -174,10 +179,17 @@ class Notifier:
                                     "X-Trace-Id": trace.trace_id})
                 headers.update(dict(watch.headers))
                 try:
-                    answer = await self._http().post(watch.endpoint, content=b"", headers=headers)
+                    # the whole exchange within the timeout (httpx's holds per read only)
+                    answer = await asyncio.wait_for(self._http().post(watch.endpoint, content=b"", headers=headers),
+                                                    settings.notification_timeout_seconds)
                     problem = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+                except TimeoutError:
+                    problem = f"no complete answer within {settings.notification_timeout_seconds:g} s"
                 except httpx.HTTPError as exc:
                     problem = f"{type(exc).__name__}: {str(exc)[:200] or 'no answer'}"
+                except Exception as exc:  # noqa: BLE001  an endpoint httpx cannot even try (a port out of range,
+                    # a header it cannot encode) is a failed delivery like any other: recorded, retried, status
+                    problem = f"the notification could not be sent ({type(exc).__name__})"
                 self._audit(watch, trigger, trace, problem)
                 if problem is None:
                     break

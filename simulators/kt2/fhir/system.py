@@ -76,6 +76,8 @@ class SystemStore:
         return stored
 
     def _notify(self, domain: str, stored: dict[str, Any]) -> None:
+        """The voorziening itself made the change: its own Device is the trigger's agent in transmit events
+        (not an anonymous caller)."""
         trace = TraceIds(new_uuid(), new_uuid())
         self.notifier.changed(Trigger(domain, stored["resourceType"], stored["id"], int(stored["meta"]["versionId"]),
-                                      None, trace, "ktbench"))
+                                      self.notifier.observer(domain), trace, "ktbench"))

@@ -61,7 +61,7 @@ class Writer(Interactions):
     def _check(self, domain: str, rtype: str, resource: dict, self_ref: str | None = None) -> list[str]:
         """All write-time rules; returns the live local references (for the integrity index)."""
         ctx = self.ctx
-        issues = rules.profile_issues(resource)
+        issues = rules.profile_issues(resource) + rules.reference_issues(resource, rtype)
         if rtype == "Task":
             issues += rules.task_issues(resource, not ctx.fault("subtask-without-partof-accepted"))
         if rtype == "Subscription":

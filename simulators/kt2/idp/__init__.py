@@ -12,13 +12,20 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from simulators.common.bodies import read_limited
 from simulators.kt2 import urls
 from simulators.kt2.auth.sessions import Sessions
 from simulators.kt2.context import Kt2Context
+
+MAX_FORM_BYTES = 65_536
+
+
+class _TooLarge(Exception):
+    """A login form over MAX_FORM_BYTES (read_limited stops reading as soon as it is)."""
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -73,9 +80,12 @@ class IdentityProviders:
     async def login(self, request: Request) -> Response:
         params = dict(request.query_params)
         if request.method == "POST":
-            raw = await request.body()
-            if len(raw) > 65_536:
-                return _page("Te groot", "<p>The form is too large.</p>", 400)
+            try:
+                raw = await read_limited(request, MAX_FORM_BYTES, _TooLarge)
+            except _TooLarge:
+                return _page("Te groot", "<p>The form is too large.</p>", 413)
+            except ClientDisconnect:
+                return _page("Onvolledig", "<p>The form was not received completely.</p>", 400)
             try:
                 params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
             except (UnicodeDecodeError, ValueError):
