@@ -12,6 +12,7 @@ and printed (`-s`); benchmarks/kill_faults.py prints the same matrix as JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 from pathlib import Path
@@ -63,7 +64,9 @@ def _diagnose(run: SuiteRun) -> str:
 
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_the_reference_simulator_passes_the_whole_suite(suite: str, request, tmp_path, tmp_path_factory) -> None:
-    run = run_suite(build_registry(), suite, workdir=tmp_path, options=_options(request, tmp_path_factory))
+    # two workers: the suite waits on timers and notifications much of the time, so this halves its wall time
+    options = dataclasses.replace(_options(request, tmp_path_factory), workers="2")
+    run = run_suite(build_registry(), suite, workdir=tmp_path, options=options)
     _record(request, tmp_path_factory, suite, "(no fault)", {"counts": run.counts, "wall_seconds": run.wall_seconds})
     assert run.scenarios, f"the suite produced no results:\n{run.output[-3000:]}"
     assert len(run.scenarios) >= SUITES[suite][2], f"only {len(run.scenarios)} scenarios ran"

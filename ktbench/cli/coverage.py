@@ -112,7 +112,11 @@ def coverage_command(
             typer.secho(f"ktbench coverage: {summary} is not a readable summary: {exc}", err=True,
                         fg=typer.colors.RED)
             raise typer.Exit(2) from None
-    rows = coverage_rows(catalogue, scenarios_by_requirement(spec.features), data, spec.name)
+    scenarios = scenarios_by_requirement(spec.features)
+    every = sorted({name for names in scenarios.values() for name in names})
+    for req in spec.implicit_requirements:  # checked on every exchange of every scenario (profiles, exchange rules)
+        scenarios[req] = every
+    rows = coverage_rows(catalogue, scenarios, data, spec.name)
     text = render_csv(rows) if output_format is Format.csv else render_markdown(rows, spec.title)
     if out is None:
         typer.echo(text, nl=False)

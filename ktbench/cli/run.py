@@ -137,13 +137,20 @@ def _print_locations(alluredir: Path, junitxml: Path, summary: Path) -> None:
 
 def run_command(
     ctx: typer.Context,
-    suite: Annotated[str, typer.Option("--suite", help="Suite to run: kt1, kt2, or all (every suite, one "
-                                                        "report).")] = "kt1",
+    suite: Annotated[str, typer.Option("--suite", help="Suite to run: kt1, kt2, all (every server suite, one "
+                                                        "report), or kt1-apps / kt2-apps with --role.")] = "kt1",
+    role: Annotated[str | None, typer.Option(
+        "--role", help="With kt1-apps / kt2-apps: the role of the application under test (portal or module); "
+                       "default: the target's kind.")] = None,
     target: Annotated[str | None, typer.Option(
         "--target", "-t", help="URL (the generation's default credentials) or a target name from --targets. "
                                "Omit to test the embedded reference simulators.")] = None,
     targets: Annotated[Path | None, typer.Option(
         "--targets", help="TOML targets file (default: $KTBENCH_TARGETS).")] = None,
+    fault: Annotated[list[str] | None, typer.Option(
+        "--fault", help="Switch on a catalogued defect of the embedded simulator under test (repeatable; see "
+                        "`ktbench serve kt1|kt2 --list-faults`, simulators/ktN/apps/faults.py): watch the suite "
+                        "catch it. Not with --target.")] = None,
     workers: Annotated[str | None, typer.Option(
         "-n", "--workers", help="Parallel workers (pytest-xdist): a number or 'auto'.")] = None,
     alluredir: Annotated[Path, typer.Option("--alluredir", help="Allure results directory.")] =
@@ -195,15 +202,56 @@ def run_command(
 
     try:
         registry = registry_from_context(ctx)
+        suite = _suite_for_role(registry, suite, role, target, targets)
         code = _run(registry, suite=suite, target=target, targets=targets, workers=workers, alluredir=alluredir,
                     junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
                     pytest_args=pytest_args, events=events, fail_on=fail_on,
                     validation_policy=validation_policy, slow=slow, allow_incomplete=allow_incomplete, debug=debug,
-                    html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None))
+                    html_dir=html_dir if html_dir is not None else (DEFAULT_HTML_DIR if html else None),
+                    faults=tuple(fault or ()))
     except (_UsageProblem, ConfigurationError) as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     raise typer.Exit(code)
+
+
+def _check_faults(generation: Any, spec: Any, faults: tuple[str, ...]) -> None:
+    if not faults:
+        return
+    catalogue = getattr(generation, "fault_catalogue", None)
+    known = catalogue(spec) if catalogue is not None else {}
+    unknown = [name for name in faults if name not in known]
+    if unknown:
+        listed = ", ".join(known) or "none"
+        raise _UsageProblem(f"suite {spec.name} has no fault {', '.join(map(repr, unknown))} (faults: {listed})")
+
+
+def _suite_for_role(registry: Any, suite: str, role: str | None, target: str | None,
+                    targets: Path | None) -> str:
+    """`--suite kt2-apps --role module` -> the suite `kt2-apps-module`; without --role, the target's kind decides."""
+    suites = registry.suites()
+    family = sorted(name for name in suites if name.startswith(f"{suite}-") and "-" not in name[len(suite) + 1:]
+                    and not registry.kind(suites[name][1].kind)[1].bench_is_client)
+    if role is not None:
+        if not family:
+            raise _UsageProblem(f"--role goes with an application suite (kt1-apps, kt2-apps), not --suite {suite}")
+        chosen = f"{suite}-{role}"
+        if chosen not in suites:
+            roles = ", ".join(name[len(suite) + 1:] for name in family)
+            raise _UsageProblem(f"suite {suite} has no role {role!r} (roles: {roles})")
+        return chosen
+    if suite in suites or not family:
+        return suite
+    if target is not None:
+        from ktbench.targets.reader import resolve_target
+
+        kind = suites[family[0]][1].kind
+        resolved = resolve_target(target, targets, registry, kind=kind)
+        for name in family:
+            if resolved is not None and suites[name][1].kind == resolved.kind:
+                return name
+    roles = " or ".join(name[len(suite) + 1:] for name in family)
+    raise _UsageProblem(f"suite {suite} needs --role {roles} (the role of the application under test)")
 
 
 def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None, workers: str | None,
@@ -211,7 +259,10 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
          pytest_args: str, events: Path | None = None, html_dir: Path | None = None,
          fail_on: str = "error", validation_policy: Path | None = None, slow: bool = False,
          allow_incomplete: bool = False, debug: bool = False, clean: bool = True,
-         tested_targets: list[Any] | None = None) -> int:
+         tested_targets: list[Any] | None = None, faults: tuple[str, ...] = ()) -> int:
+    if faults and (suite == ALL_SUITES or target is not None):
+        raise _UsageProblem("--fault switches on a defect of the embedded simulators of one suite: leave out "
+                            "--target and --suite all")
     if suite == ALL_SUITES:
         return _run_all(registry, target=target, targets=targets, workers=workers, alluredir=alluredir,
                         junitxml=junitxml, summary=summary, tags=tags, keep_going=keep_going, validate=validate,
@@ -220,10 +271,15 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
                         debug=debug)
     from ktbench.runner.suite_run import RunOptions, run_suite, steps_dir
     from ktbench.runner.tags import TagExpression, TagExpressionError
-    from ktbench.targets.reader import resolve_target
+    from ktbench.targets.reader import looks_like_url, resolve_target
     from ktbench.validation_policy import PolicyError, load_policy
 
     generation, spec = registry.suite(suite)
+    _check_faults(generation, spec, faults)
+    application_target = not registry.kind(spec.kind)[1].bench_is_client
+    if application_target and workers not in (None, "1"):
+        raise _UsageProblem(f"suite {spec.name} runs serially: the application under test talks to one bench "
+                            "server, so leave out -n")
     if validate not in ("auto", "on", "off"):
         raise _UsageProblem(f"--validate must be auto, on or off, not {validate!r}")
     try:  # checked here so a bad policy is a usage error before any server starts
@@ -243,6 +299,10 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
         extra = shlex.split(pytest_args)
     except ValueError as exc:
         raise _UsageProblem(f"--pytest-args: {exc}") from None
+    if application_target and target is not None and looks_like_url(target):
+        raise _UsageProblem(f"suite {spec.name} tests an application, which a bare URL cannot describe: give it a "
+                            "table in a targets file (kind, url, driver, server_port, credentials; see "
+                            "docs/driver-contract.md) and use --targets FILE --target NAME")
     resolved = resolve_target(target, targets, registry, kind=spec.kind)
     if resolved is not None and resolved.kind != spec.kind:
         raise _UsageProblem(f"suite {spec.name!r} tests a {spec.kind} target, but target {resolved.name!r} is a "
@@ -264,12 +324,16 @@ def _run(registry: Any, *, suite: str, target: str | None, targets: Path | None,
         described = (f"the embedded reference simulators at {ready.url}" if resolved is None
                      else ready.describe())
         typer.echo(f"ktbench: suite {spec.name} ({spec.title}) against {described}")
+        briefing = getattr(generation, "application_briefing", None)
+        if application_target and briefing is not None:  # on the console only: it may hold credentials
+            for line in briefing(ready):
+                typer.echo(f"ktbench:   {line}")
 
     options = RunOptions(workers=workers, tags=tags, keep_going=keep_going, validate=validate, fail_on=fail_on,
                          validation_policy=validation_policy, alluredir=alluredir, junitxml=junitxml,
                          summary=summary, events=events, extra_args=tuple(extra), slow=slow, debug=debug)
     try:
-        run = run_suite(registry, spec.name, target=resolved, options=options, on_target=announce)
+        run = run_suite(registry, spec.name, target=resolved, faults=faults, options=options, on_target=announce)
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
@@ -337,6 +401,8 @@ def _run_all(registry: Any, *, target: str | None, targets: Path | None, junitxm
     codes: dict[str, int] = {}
     tested: list[Any] = []
     for name, (_, spec) in registry.suites().items():
+        if not registry.kind(spec.kind)[1].bench_is_client:
+            continue  # application-under-test suites need an application: run them with --suite ...-apps
         chosen = None
         if targets_file is not None:
             of_kind = [t for t in targets_file.targets.values() if t.kind == spec.kind]

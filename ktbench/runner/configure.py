@@ -63,6 +63,8 @@ def _configure_run(config: pytest.Config, state: RunState, spec: str | None, sui
     else:
         suite = None
         kinds = registry.kinds()
+        if len(kinds) > 1:  # a generation's application kinds need their suite named; its server kind does not
+            kinds = {name: entry for name, entry in kinds.items() if entry[1].bench_is_client}
         if len(kinds) != 1:
             raise ConfigurationError("--kt-suite NAME is needed to know which target kind to expect")
         kind_name = next(iter(kinds))

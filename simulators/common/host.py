@@ -36,12 +36,18 @@ class RunningServer:
 
 @contextmanager
 def running_asgi(app: Any, *, tls: ServerTls | None = None, name: str = "asgi",
-                 start_timeout: float = 10.0) -> Iterator[RunningServer]:
+                 start_timeout: float = 10.0, port: int = 0) -> Iterator[RunningServer]:
+    """`port` 0: any free port (tests); a fixed one where a client was configured beforehand (an application
+    under test told where the bench's server listens)."""
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
     # with proto 0 every response (headers and body are separate writes) waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(f"the embedded {name} server cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
     port = sock.getsockname()[1]
     options: dict[str, Any] = {}
     if tls is not None:
@@ -65,3 +71,25 @@ def running_asgi(app: Any, *, tls: ServerTls | None = None, name: str = "asgi",
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def port_for_later() -> int:
+    """A free port for a server that starts later (a client must be told where it will listen first).
+
+    Chosen at random below Linux's ephemeral range (32768-60999), which port-0 binds draw from: between this
+    check and the server's bind, no other test's port-0 server or outgoing connection can take it, and two
+    callers meet only by a 1-in-12,000 chance.
+    """
+    import random
+
+    for _ in range(50):
+        port = random.randint(20000, 32767)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine: any free port
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ktbench.core.errors import TargetConfigError
 from ktbench.core.generation import RoleSpec, SuiteSpec, TargetKind
+from ktbench.generations.kt1 import apps
 from ktbench.generations.kt1.settings import Kt1Settings
 from ktbench.targets.model import BasicCredential, Secret, Target
 
@@ -60,21 +61,23 @@ class Kt1Generation:
     kinds = (TargetKind(
         name=KIND, title="KT1.3 server", target_role="server", settings=Kt1Settings,
         roles={role: RoleSpec(role, ("basic",), text) for role, text in _ROLE_TEXT.items()},
-    ),)
+    ), *apps.KINDS)
     suites = (SuiteSpec(
         name="kt1", title="KT1.3 server", kind=KIND, steps_package="steps.kt1",
         features=REPO / "features" / "kt1", catalogue=REPO / "features" / "kt1" / "requirements.toml",
         profile_requirement="KT1-PROFILE-EXCHANGE",
         exchange_rules="steps.kt1.exchange_rules:check",
         exchange_requirements=("KT1-META-JSON-CONTENT-TYPE", "KT1-URL-MINTED"),
-    ),)
+    ), *apps.suites(REPO))
 
     def default_roles(self, kind: str = KIND) -> dict[str, BasicCredential]:
+        if kind in apps.ROLE_OF_KIND:
+            return apps.default_roles(kind, _reference_apps(_data_path()))
         path = _data_path()
-        apps = _reference_apps(path)
+        known = _reference_apps(path)
         roles = {}
         for role, app_id in DEFAULT_ROLE_APPS.items():
-            app = apps.get(app_id)
+            app = known.get(app_id)
             if app is None:
                 raise TargetConfigError(f"{path}: application {app_id!r} (role {role!r}) is missing")
             roles[role] = BasicCredential(role=role, app_id=app_id, username=app.get("username", app_id),
@@ -88,11 +91,18 @@ class Kt1Generation:
 
     def target_for_url(self, url: str, kind: str = KIND, name: str | None = None) -> Target:
         url = self.normalise_url(kind, url)
+        if kind in apps.ROLE_OF_KIND:
+            return Target(name=name or urlsplit(url).netloc or url, kind=kind, url=url,
+                          settings=apps.Kt1AppSettings(), roles=self.default_roles(kind))
         return Target(name=name or urlsplit(url).netloc or url, kind=KIND, url=url,
                       settings=Kt1Settings(domain=self.default_domain()), roles=self.default_roles())
 
     @contextmanager
     def embedded(self, suite: SuiteSpec, *, faults: Sequence[str] = (), workdir: Path) -> Iterator[Target]:
+        if suite.kind in apps.ROLE_OF_KIND:
+            with apps.embedded_app(suite.kind, self.default_roles(suite.kind), faults=faults) as target:
+                yield target
+            return
         from ktbench.generations.kt1.embedded import running_kt1_bench
 
         with running_kt1_bench(faults=faults, workdir=workdir) as bench:
@@ -101,14 +111,21 @@ class Kt1Generation:
     def normalise_url(self, kind: str, url: str) -> str:
         from ktbench.generations.kt1.preflight import normalise_url
 
-        return normalise_url(url)
+        return url.rstrip("/") if kind in apps.ROLE_OF_KIND else normalise_url(url)
 
     def preflight(self, target: Target) -> list[Any]:
         from ktbench.generations.kt1.preflight import preflight
 
-        return preflight(target)
+        return apps.preflight(target) if target.kind in apps.ROLE_OF_KIND else preflight(target)
+
+    def application_briefing(self, target: Target) -> list[str]:
+        return apps.application_briefing(target)
 
     def fault_catalogue(self, suite: SuiteSpec) -> Any:
+        if suite.kind in apps.ROLE_OF_KIND:
+            from simulators.kt1.apps.faults import catalogue_for
+
+            return catalogue_for(apps.ROLE_OF_KIND[suite.kind])
         from simulators.kt1.faults import FAULTS
 
         return FAULTS

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ktbench.core.generation import RoleSpec, SuiteSpec, TargetKind
+from ktbench.generations.kt2 import apps
 from ktbench.generations.kt2.settings import Kt2Settings
 from ktbench.targets.model import Target
 
@@ -49,17 +50,19 @@ class Kt2Generation:
     title = "KT2 (FHIR R4 REST, SMART backend services, HTI launch)"
     validation_kt = 2
     kinds = (TargetKind(name=KIND, title="KT2 voorziening", target_role="server", settings=Kt2Settings,
-                        roles={spec.name: spec for spec in _ROLES}),)
+                        roles={spec.name: spec for spec in _ROLES}), *apps.KINDS)
     suites = (SuiteSpec(
         name="kt2", title="KT2 voorziening", kind=KIND, steps_package="steps.kt2",
         features=REPO / "features" / "kt2", catalogue=REPO / "features" / "kt2" / "requirements.toml",
         profile_requirement="KT2-PROFILE-EXCHANGE",
         exchange_rules="steps.kt2.exchange_rules:check",
         exchange_requirements=("KT2-MEDIA-ANSWER", "KT2-URL-MINTED"),
-    ),)
+    ), *apps.SUITES)
 
     def default_roles(self, kind: str = KIND) -> dict[str, Any]:
         """The admin accounts of the reference voorziening's shipped data (the suite registers its own apps)."""
+        if kind in apps.APP_KINDS:
+            return {}   # an application under test: the bench registers itself in its own voorziening
         from ktbench.generations.kt2.embedded import admin_roles, default_raw_data
 
         return dict(admin_roles(default_raw_data()))
@@ -88,6 +91,10 @@ class Kt2Generation:
 
     @contextmanager
     def embedded(self, suite: SuiteSpec, *, faults: Sequence[str] = (), workdir: Path) -> Iterator[Target]:
+        if suite.kind in apps.APP_KINDS:
+            with apps.embedded_app(suite, faults=faults, workdir=workdir) as target:
+                yield target
+            return
         from ktbench.generations.kt2.embedded import running_kt2_bench
 
         with running_kt2_bench(faults=faults, workdir=workdir) as bench:
@@ -102,11 +109,20 @@ class Kt2Generation:
         return trimmed
 
     def preflight(self, target: Target) -> list[Any]:
+        if target.kind in apps.APP_KINDS:
+            return apps.preflight(target)
         from ktbench.generations.kt2.preflight import preflight
 
         return preflight(target)
 
+    def application_briefing(self, target: Target) -> list[str]:
+        return apps.application_briefing(target) if target.kind in apps.APP_KINDS else []
+
     def fault_catalogue(self, suite: SuiteSpec) -> Any:
+        if suite.kind in apps.APP_KINDS:
+            from simulators.kt2.apps.faults import MODULE_FAULTS, PORTAL_FAULTS
+
+            return PORTAL_FAULTS if suite.kind == apps.PORTAL_KIND else MODULE_FAULTS
         from simulators.kt2.faults import FAULTS
 
         return FAULTS

@@ -1,0 +1,17 @@
+"""Kill matrix of the bench's simulated KT2 portal under test, tokens, keys and versions: each fault flag
+(simulators/kt2/apps/faults.py PORTAL_FAULTS) is caught by the kt2-apps-portal suite with a failure naming a
+requirement the fault breaks (tests/kt2_apps_support.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulators.kt2.apps.faults import PORTAL_FAULTS as FAULTS
+from tests.kt2_apps_support import assert_killed
+
+NAMES = ("assertion-wrong-aud", "assertion-no-kid", "assertion-hs256", "assertion-long-lifetime", "assertion-reused-jti", "jwks-private-keys", "no-if-match", "if-match-star")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fault_is_killed(name: str, tmp_path) -> None:
+    assert_killed("kt2-apps-portal", FAULTS[name], tmp_path)
