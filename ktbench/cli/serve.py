@@ -108,31 +108,26 @@ def _serve_application(role: str, port: int, tls_dir: Path, key: Optional[Path],
     raise typer.Exit(serve_actor(role, port=port, tls_dir=tls_dir, key=key, algorithm=algorithm, http=http))
 
 
-_PORT_HELP = "Port to listen on (0 = any free port; the banner says which)."
-_TLS_HELP = "Directory for the generated test CA and certificate (ca.pem: the voorziening must trust it)."
-_KEY_HELP = "Private key (PEM or JWK JSON) to publish and sign with. Default: a new one."
-_ALG_HELP = "Signing algorithm (RS256..RS512, ES256..ES512, PS256..PS512)."
+# The options both simulated applications take, declared once.
+_Port = Annotated[int, typer.Option(help="Port to listen on (0 = any free port; the banner says which).")]
+_TlsDir = Annotated[Path, typer.Option(
+    help="Directory for the generated test CA and certificate (ca.pem: the voorziening must trust it).")]
+_Key = Annotated[Optional[Path], typer.Option(
+    help="Private key (PEM or JWK JSON) to publish and sign with. Default: a new one.")]
+_Algorithm = Annotated[str, typer.Option(help="Signing algorithm (RS256..RS512, ES256..ES512, PS256..PS512).")]
+_Http = Annotated[bool, typer.Option("--http", help="Plain http instead of https (loopback tests).")]
+_TLS_DIR = Path("ktbench-actors-tls")
 
 
 @app.command("portal")
-def serve_portal(
-    port: Annotated[int, typer.Option(help=_PORT_HELP)] = 0,
-    tls_dir: Annotated[Path, typer.Option(help=_TLS_HELP)] = Path("ktbench-actors-tls"),
-    key: Annotated[Optional[Path], typer.Option(help=_KEY_HELP)] = None,
-    algorithm: Annotated[str, typer.Option(help=_ALG_HELP)] = "RS512",
-    http: Annotated[bool, typer.Option("--http", help="Plain http instead of https (loopback tests).")] = False,
-) -> None:
+def serve_portal(port: _Port = 0, tls_dir: _TlsDir = _TLS_DIR, key: _Key = None, algorithm: _Algorithm = "RS512",
+                 http: _Http = False) -> None:
     """A simulated KT2 portal on 127.0.0.1: its JWKS (and a notification endpoint) over https."""
     _serve_application("portal", port, tls_dir, key, algorithm, http)
 
 
 @app.command("module")
-def serve_module(
-    port: Annotated[int, typer.Option(help=_PORT_HELP)] = 0,
-    tls_dir: Annotated[Path, typer.Option(help=_TLS_HELP)] = Path("ktbench-actors-tls"),
-    key: Annotated[Optional[Path], typer.Option(help=_KEY_HELP)] = None,
-    algorithm: Annotated[str, typer.Option(help=_ALG_HELP)] = "RS512",
-    http: Annotated[bool, typer.Option("--http", help="Plain http instead of https (loopback tests).")] = False,
-) -> None:
+def serve_module(port: _Port = 0, tls_dir: _TlsDir = _TLS_DIR, key: _Key = None, algorithm: _Algorithm = "RS512",
+                 http: _Http = False) -> None:
     """A simulated KT2 eHealth module on 127.0.0.1: JWKS, launch URL, redirect URI and notifications over https."""
     _serve_application("module", port, tls_dir, key, algorithm, http)
