@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from simulators.common.sqlite import connect
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
@@ -54,14 +56,9 @@ class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # OFF: commits survive a crash or kill of the server (the data is with the OS); only an OS crash
-            # could lose the last ones, which a simulator can afford.  NORMAL fsyncs at every WAL checkpoint,
-            # stalling the single-threaded server for milliseconds every few dozen messages.
-            self._conn.execute("PRAGMA synchronous=OFF")
+        # WAL, synchronous=OFF: NORMAL would fsync at every WAL checkpoint, stalling the single-threaded server
+        # for milliseconds every few dozen messages
+        self._conn = connect(path)
         self._conn.executescript(SCHEMA)
         self._depth = 0
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from simulators.common.sqlite import connect
+
 
 class Store:
     def __init__(self, path: str = ":memory:", write_gate: threading.Lock | None = None) -> None:
@@ -22,13 +24,8 @@ class Store:
         self.path = path
         self.write_gate = write_gate
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = connect(path)  # WAL, synchronous=OFF for a file
         if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # OFF: commits survive a crash of the server process (the data is with the OS); only an OS crash
-            # could lose the last ones, which a simulator can afford, and no fsync stalls the event loop.
-            self._conn.execute("PRAGMA synchronous=OFF")
             # a 32 MB page cache (the default is 2 MB): index inserts land on cached pages
             self._conn.execute("PRAGMA cache_size=-32768")
             self._conn.execute("PRAGMA wal_autocheckpoint=4000")
